@@ -1,0 +1,76 @@
+"""THE log-mel feature function: dataset build, live scoring and display all call it."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from .config import FeatureConfig, n_frames
+
+__all__ = ["log_mel", "n_frames", "mel_filterbank"]
+
+_AMIN = 1e-10
+
+
+@lru_cache(maxsize=16)
+def _mel_basis(cfg: FeatureConfig) -> torch.Tensor:
+    import librosa  # heavy import, only needed once per config
+
+    basis = librosa.filters.mel(
+        sr=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels, fmin=cfg.f_min, fmax=cfg.fmax
+    )
+    return torch.from_numpy(basis.astype(np.float32))  # (n_mels, n_fft // 2 + 1)
+
+
+def mel_filterbank(cfg: FeatureConfig, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Slaney-normalised mel filterbank, shape (n_mels, n_fft // 2 + 1), float32."""
+    return _mel_basis(cfg).to(device)
+
+
+@lru_cache(maxsize=16)
+def _window(win: int) -> torch.Tensor:
+    return torch.hann_window(win, periodic=True, dtype=torch.float32)
+
+
+def log_mel(
+    wave: np.ndarray | torch.Tensor, cfg: FeatureConfig | None = None
+) -> torch.Tensor:
+    """Log-mel spectrogram in dB.
+
+    wave: float waveform(s) at ``cfg.sample_rate`` in [-1, 1], shape (N,) or (B, N),
+    numpy or torch (any device; computed there, always in float32, never under autocast).
+    Returns float32 of shape (T, n_mels) or (B, T, n_mels), T = 1 + N // hop_length.
+    With ``ref="peak"`` each item's maximum is 0 dB and its floor is -top_db dB
+    (librosa's ``power_to_db(ref=np.max, top_db=...)`` of ``melspectrogram(power=2)``).
+    """
+    cfg = cfg or FeatureConfig()
+    x = torch.as_tensor(wave)
+    single = x.dim() == 1
+    if single:
+        x = x.unsqueeze(0)
+    if x.dim() != 2:
+        raise ValueError(f"log_mel expects shape (N,) or (B, N), got {tuple(x.shape)}")
+    x = x.to(torch.float32)
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        spec = torch.stft(
+            x,
+            n_fft=cfg.n_fft,
+            hop_length=cfg.hop_length,
+            win_length=cfg.win,
+            window=_window(cfg.win).to(x.device),
+            center=True,
+            pad_mode="constant",
+            return_complex=True,
+        )
+        power = spec.real.square() + spec.imag.square()  # (B, F, T)
+        mel = torch.matmul(mel_filterbank(cfg, x.device), power)  # (B, M, T)
+        db = 10.0 * torch.log10(mel.clamp_min(_AMIN))
+        if cfg.ref == "peak":
+            peak = mel.amax(dim=(1, 2), keepdim=True).clamp_min(_AMIN)
+            db = db - 10.0 * torch.log10(peak)
+        if cfg.top_db > 0:
+            db = torch.maximum(db, db.amax(dim=(1, 2), keepdim=True) - cfg.top_db)
+    out = db.transpose(1, 2).contiguous()  # (B, T, M)
+    return out[0] if single else out

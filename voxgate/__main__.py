@@ -1,0 +1,5 @@
+import sys
+
+from voxgate.cli import main
+
+sys.exit(main())
