@@ -132,7 +132,8 @@ def _decode(path: Path, sample_rate: int) -> tuple[np.ndarray, int]:
         return _decode_soundfile(path)
     except AudioError:
         raise
-    except Exception as exc:  # soundfile raises LibsndfileError/RuntimeError/ValueError
+    # soundfile's LibsndfileError is a RuntimeError; odd headers can raise ValueError/EOFError.
+    except (RuntimeError, ValueError, OSError, EOFError) as exc:
         sf_reason = _first_line(exc)
         sf_exc = exc
     if ffmpeg_available():
@@ -182,7 +183,9 @@ def _decode_ffmpeg(path: Path, sample_rate: int) -> np.ndarray:
     try:
         proc = subprocess.run(cmd, capture_output=True, timeout=FFMPEG_TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired as exc:
-        raise CorruptAudioError(path, f"ffmpeg did not finish within {FFMPEG_TIMEOUT_S:.0f} s") from exc
+        raise CorruptAudioError(
+            path, f"ffmpeg did not finish within {FFMPEG_TIMEOUT_S:.0f} s"
+        ) from exc
     except OSError as exc:
         raise UnsupportedFormatError(path, f"cannot run ffmpeg ({exc}); install ffmpeg") from exc
     if proc.returncode != 0:

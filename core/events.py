@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # only for the annotation: events stay importable without the profile code
+    from .profiles import Profile
 
 
 class DecisionState(str, enum.Enum):
@@ -92,3 +96,11 @@ class StatusEvent:
     message: str = ""
     error: str | None = None
     extra: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EnrolledEvent:
+    """Enrollment finished: the new profile and the file it was saved to (None if not saved)."""
+
+    profile: Profile
+    path: str | None = None

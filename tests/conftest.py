@@ -84,7 +84,9 @@ def voiced(
     return (amp * x / peak).astype(np.float32)
 
 
-def write_wav(tmp_path: Path, name: str, wave: np.ndarray, sr: int = SR, subtype: str | None = None) -> Path:
+def write_wav(
+    tmp_path: Path, name: str, wave: np.ndarray, sr: int = SR, subtype: str | None = None
+) -> Path:
     """Write ``wave`` ((N,) or (N, C)) to ``tmp_path / name`` with soundfile; returns the path."""
     import soundfile as sf
 

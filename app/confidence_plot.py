@@ -1,0 +1,113 @@
+"""Confidence over time: mean score with its MC-dropout ± std band and the threshold line."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QWidget
+
+from voxgate.core.events import ScoreEvent
+
+
+class ConfidencePlot(pg.PlotWidget):
+    """Best candidate's score per analysis window (x: window end, s; y: score).
+
+    Points are kept for the last ``window_s`` seconds; :meth:`redraw` (a timer slot,
+    at most ``fps`` per second) copies them into the curves.
+    """
+
+    def __init__(
+        self,
+        *,
+        window_s: float = 30.0,
+        fps: float = 15.0,
+        y_label: str = "score (cosine)",
+        parent: QWidget | None = None,
+    ):
+        super().__init__(parent=parent)
+        self.window_s = window_s
+        self.times = np.zeros(0, dtype=np.float64)
+        self.means = np.zeros(0, dtype=np.float64)
+        self.stds = np.zeros(0, dtype=np.float64)
+        self.threshold: float | None = None
+        self.frames_drawn = 0
+        self._dirty = False
+
+        plot = self.getPlotItem()
+        plot.setMouseEnabled(x=False, y=False)
+        plot.hideButtons()
+        plot.setMenuEnabled(False)
+        plot.showGrid(x=True, y=True, alpha=0.15)
+        plot.setLabel("bottom", "time", units="s")
+        plot.setLabel("left", y_label)
+        accent = QColor("#4fc3f7")
+        self.mean_curve = plot.plot(pen=pg.mkPen(accent, width=2), name="mean")
+        band_pen = pg.mkPen(None)
+        self._upper = pg.PlotDataItem(pen=band_pen)
+        self._lower = pg.PlotDataItem(pen=band_pen)
+        fill = QColor(accent)
+        fill.setAlpha(60)
+        self.band = pg.FillBetweenItem(self._upper, self._lower, brush=pg.mkBrush(fill))
+        plot.addItem(self.band)
+        self.threshold_line = pg.InfiniteLine(
+            angle=0,
+            movable=False,
+            pen=pg.mkPen("#ffb74d", width=1.5, style=pg.QtCore.Qt.PenStyle.DashLine),
+            label="threshold {value:.2f}",
+            labelOpts={"position": 0.08, "color": "#ffb74d", "anchors": [(0, 1), (0, 1)]},
+        )
+        self.threshold_line.setVisible(False)
+        plot.addItem(self.threshold_line)
+        self.set_y_label(y_label)
+        self.redraw(force=True)
+
+        self._timer = QTimer(self)
+        self._timer.setInterval(int(1000 / min(fps, 30.0)))
+        self._timer.timeout.connect(self.redraw)
+        self._timer.start()
+
+    def set_y_label(self, text: str) -> None:
+        self.getPlotItem().setLabel("left", text)
+
+    def set_threshold(self, value: float | None) -> None:
+        self.threshold = None if value is None else float(value)
+        if self.threshold is not None:
+            self.threshold_line.setValue(self.threshold)
+        self.threshold_line.setVisible(self.threshold is not None)
+
+    def add(self, event: ScoreEvent) -> None:
+        """Append the best candidate's mean and spread of one :class:`ScoreEvent`."""
+        if event.best is None or not np.isfinite(event.best_score):
+            return
+        t = float(event.t_end_s)
+        keep = self.times > t - self.window_s
+        self.times = np.append(self.times[keep], t)
+        self.means = np.append(self.means[keep], float(event.best_score))
+        self.stds = np.append(self.stds[keep], float(np.nan_to_num(event.best_spread)))
+        if self.threshold is None and np.isfinite(event.threshold):
+            self.set_threshold(event.threshold)
+        self._dirty = True
+
+    def reset(self) -> None:
+        self.times = self.times[:0]
+        self.means = self.means[:0]
+        self.stds = self.stds[:0]
+        self._dirty = True
+
+    def redraw(self, force: bool = False) -> None:
+        if not (self._dirty or force):
+            return
+        self._dirty = False
+        self.mean_curve.setData(self.times, self.means)
+        self._upper.setData(self.times, self.means + self.stds)
+        self._lower.setData(self.times, self.means - self.stds)
+        end = float(self.times[-1]) if self.times.size else 0.0
+        x0 = max(0.0, end - self.window_s)
+        lo = min([-0.1] + ([float((self.means - self.stds).min())] if self.times.size else []))
+        if self.threshold is not None:
+            lo = min(lo, self.threshold - 0.05)
+        plot = self.getPlotItem()
+        plot.setRange(xRange=(x0, x0 + self.window_s), yRange=(max(-1.05, lo), 1.05), padding=0)
+        self.frames_drawn += 1

@@ -1,0 +1,120 @@
+"""Asks who is enrolling, whether they are authorized, and from which input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QRadioButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from voxgate.core.audio import AUDIO_EXTENSIONS
+
+
+def audio_file_filter() -> str:
+    """A QFileDialog name filter for every readable audio extension."""
+    patterns = " ".join(f"*{ext}" for ext in sorted(AUDIO_EXTENSIONS))
+    return f"Audio ({patterns});;All files (*)"
+
+
+class EnrollDialog(QDialog):
+    """Name + authorized flag + source (the microphone, or one or more recordings).
+
+    Shown with ``open()`` (non-blocking); read :meth:`values` when ``accepted`` fires.
+    """
+
+    def __init__(
+        self,
+        parent: QWidget | None = None,
+        *,
+        name: str = "",
+        authorized: bool = True,
+        microphone_available: bool = True,
+        files: list[str] | None = None,
+        target_s: float = 20.0,
+    ):
+        super().__init__(parent)
+        self.setWindowTitle("Enroll a voice")
+        self.name_edit = QLineEdit(name, self)
+        self.name_edit.setPlaceholderText("e.g. Alice")
+        self.authorized_box = QCheckBox("Authorized (may pass the gate)", self)
+        self.authorized_box.setChecked(authorized)
+        self.mic_radio = QRadioButton("Microphone (speak for about %.0f s)" % target_s, self)
+        self.files_radio = QRadioButton("Recordings:", self)
+        self.mic_radio.setEnabled(microphone_available)
+        group = QButtonGroup(self)
+        group.addButton(self.mic_radio)
+        group.addButton(self.files_radio)
+        self.files_label = QLabel("no file chosen", self)
+        self.files_label.setWordWrap(True)
+        self.browse_button = QPushButton("Choose…", self)
+        self.browse_button.clicked.connect(self._browse)
+        self.files: list[str] = []
+
+        files_row = QHBoxLayout()
+        files_row.addWidget(self.files_radio)
+        files_row.addWidget(self.files_label, 1)
+        files_row.addWidget(self.browse_button)
+        form = QFormLayout()
+        form.addRow("Name:", self.name_edit)
+        form.addRow("", self.authorized_box)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
+        )
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Start enrollment")
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(QLabel("Input:", self))
+        layout.addWidget(self.mic_radio)
+        layout.addLayout(files_row)
+        layout.addWidget(self.buttons)
+
+        self.name_edit.textChanged.connect(self._validate)
+        self.mic_radio.toggled.connect(self._validate)
+        self.files_radio.toggled.connect(self._validate)
+        if files:
+            self.set_files(files)
+        elif microphone_available:
+            self.mic_radio.setChecked(True)
+        else:
+            self.files_radio.setChecked(True)
+        self._validate()
+
+    def set_files(self, files: list[str | Path]) -> None:
+        self.files = [str(f) for f in files]
+        names = ", ".join(Path(f).name for f in self.files)
+        self.files_label.setText(names or "no file chosen")
+        self.files_radio.setChecked(True)
+        self._validate()
+
+    def _browse(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(
+            self, "Recordings of one speaker", "", audio_file_filter()
+        )
+        if files:
+            self.set_files(files)
+
+    def _validate(self) -> None:
+        ok = bool(self.name_edit.text().strip()) and (
+            self.mic_radio.isChecked() or (self.files_radio.isChecked() and bool(self.files))
+        )
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(ok)
+
+    def values(self) -> tuple[str, bool, list[str] | None]:
+        """(name, authorized, files or None for the microphone)."""
+        files = list(self.files) if self.files_radio.isChecked() else None
+        return self.name_edit.text().strip(), self.authorized_box.isChecked(), files

@@ -1,0 +1,307 @@
+"""Enrollment: turn windows of someone's speech into a voice profile, with live feedback."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ConfigError, TooShortError
+from .events import EnrollProgressEvent
+from .profiles import Profile, ProfileStore
+
+__all__ = [
+    "Enroller",
+    "enroll_from_files",
+    "window_speech_ratio",
+    "rms_dbfs",
+    "FEEDBACK_NO_SPEECH",
+    "FEEDBACK_QUIET",
+    "FEEDBACK_CLIPPING",
+    "FEEDBACK_NOISE",
+    "FEEDBACK_INCONSISTENT",
+]
+
+FEEDBACK_NO_SPEECH = "no speech detected"
+FEEDBACK_QUIET = "too quiet"
+FEEDBACK_CLIPPING = "clipping"
+FEEDBACK_NOISE = "too much noise"
+FEEDBACK_INCONSISTENT = "inconsistent voice"
+
+CLIP_PEAK = 0.99
+
+
+def rms_dbfs(x: np.ndarray) -> float:
+    """RMS level of float samples in dBFS (a full-scale square wave is 0 dB; silence -120)."""
+    if x.size == 0:
+        return -120.0
+    rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+    return max(-120.0, 20.0 * math.log10(rms + 1e-12))
+
+
+def window_speech_ratio(
+    flags: np.ndarray, first_frame: int, frame_samples: int, start: int, n: int
+) -> float:
+    """Fraction of VAD frames flagged speech in samples [start, start + n).
+
+    flags: bool (K,) smoothed flags of frames first_frame .. first_frame + K - 1 (frame k covers
+    samples [k * frame_samples, (k + 1) * frame_samples)). Frames that start inside the window
+    count; frames not (yet) available are ignored. Returns 0.0 when none is available.
+    """
+    lo = -(-start // frame_samples) - first_frame  # first frame starting at/after `start`
+    hi = (start + n) // frame_samples - first_frame  # frames ending at/before the window's end
+    lo, hi = max(lo, 0), min(hi, len(flags))
+    if hi <= lo:
+        return 0.0
+    return float(np.mean(flags[lo:hi]))
+
+
+class Enroller:
+    """Collects ``target_s`` seconds of speech window by window and builds a :class:`Profile`.
+
+    ``add_window`` is called for every analysis window of the stream (speech or not), with
+    its absolute start sample and VAD speech ratio. Windows with ratio >= ``min_speech_ratio``
+    and a consistent voice are embedded and kept; each kept window adds the speech in its
+    not-yet-counted part (windows overlap) to ``speech_s``. The profile is the L2-normalised
+    mean of the L2-normalised window embeddings.
+
+    Feedback strings (in the returned progress events): "no speech detected" (no kept window
+    for ``no_speech_s``), "too quiet" (window rms < ``quiet_dbfs``), "clipping" (peak >=
+    0.99), "too much noise" (little speech but loud, rms > ``noisy_dbfs``), "inconsistent
+    voice" (cosine to the running profile below mean - 3 std of the kept windows' cosines, or
+    below ``inconsistent_floor``; such windows are left out of the profile).
+    """
+
+    def __init__(
+        self,
+        encoder: Any,
+        name: str,
+        *,
+        target_s: float = 20.0,
+        authorized: bool = True,
+        keep_audio: bool = False,
+        min_speech_ratio: float = 0.5,
+        min_speech_s: float | None = None,
+        no_speech_s: float = 3.0,
+        quiet_dbfs: float = -45.0,
+        noisy_dbfs: float = -30.0,
+        inconsistent_floor: float = 0.2,
+    ):
+        if target_s <= 0:
+            raise ConfigError(f"enrollment target_s must be > 0, got {target_s}")
+        self.encoder = encoder
+        self.name = name
+        self.target_s = float(target_s)
+        self.authorized = authorized
+        self.keep_audio = keep_audio
+        self.min_speech_ratio = float(min_speech_ratio)
+        self.min_speech_s = min(self.target_s, 3.0) if min_speech_s is None else float(min_speech_s)
+        self.no_speech_s = float(no_speech_s)
+        self.quiet_dbfs = float(quiet_dbfs)
+        self.noisy_dbfs = float(noisy_dbfs)
+        self.inconsistent_floor = float(inconsistent_floor)
+        self.sample_rate = int(encoder.feature_config.sample_rate)
+        self.embeddings: list[np.ndarray] = []
+        self._sum: np.ndarray | None = None
+        self._cosines: list[float] = []  # each kept window's cosine to the running profile
+        self._counted_to = 0  # absolute sample up to which speech has been counted
+        self._last_speech_end = 0
+        self._audio: list[np.ndarray] = []
+        self.speech_s = 0.0
+        self.n_inconsistent = 0
+        self.levels_dbfs: list[float] = []
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.speech_s / self.target_s)
+
+    @property
+    def complete(self) -> bool:
+        return self.speech_s >= self.target_s
+
+    @property
+    def n_windows(self) -> int:
+        return len(self.embeddings)
+
+    def add_window(
+        self,
+        start: int,
+        window: np.ndarray,
+        speech_ratio: float,
+        embedding: np.ndarray | None = None,
+    ) -> EnrollProgressEvent:
+        """Consider one window (float32 (N,), absolute ``start`` sample); returns progress.
+
+        embedding: the window's (D,) embedding if already computed (batch use), else the
+        encoder embeds it here when it is kept.
+        """
+        end = start + window.size
+        level = rms_dbfs(window)
+        peak = float(np.max(np.abs(window))) if window.size else 0.0
+        feedback: list[str] = []
+        if peak >= CLIP_PEAK:
+            feedback.append(FEEDBACK_CLIPPING)
+        if level < self.quiet_dbfs:
+            feedback.append(FEEDBACK_QUIET)
+        if speech_ratio < self.min_speech_ratio:
+            if level > self.noisy_dbfs:
+                feedback.append(FEEDBACK_NOISE)
+        elif not self.complete:
+            emb = self.encoder.embed(window[None, :])[0] if embedding is None else embedding
+            emb = np.asarray(emb, dtype=np.float32)
+            emb = emb / max(float(np.linalg.norm(emb)), 1e-12)
+            if self._inconsistent(emb):
+                self.n_inconsistent += 1
+                feedback.append(FEEDBACK_INCONSISTENT)
+            else:
+                self._keep(start, window, speech_ratio, emb, level)
+                self._last_speech_end = end
+        if (end - self._last_speech_end) / self.sample_rate > self.no_speech_s:
+            feedback.append(FEEDBACK_NO_SPEECH)
+        return self.progress(tuple(feedback))
+
+    def _inconsistent(self, emb: np.ndarray) -> bool:
+        if self._sum is None or len(self.embeddings) < 3:
+            return False
+        cos = float(emb @ (self._sum / np.linalg.norm(self._sum)))
+        if cos < self.inconsistent_floor:
+            return True
+        if len(self._cosines) >= 5:
+            mean, std = float(np.mean(self._cosines)), float(np.std(self._cosines))
+            return cos < mean - 3.0 * max(std, 0.02)
+        return False
+
+    def _keep(
+        self, start: int, window: np.ndarray, ratio: float, emb: np.ndarray, level: float
+    ) -> None:
+        if self._sum is not None:
+            self._cosines.append(float(emb @ (self._sum / np.linalg.norm(self._sum))))
+        self._sum = emb.astype(np.float64) if self._sum is None else self._sum + emb
+        self.embeddings.append(emb)
+        self.levels_dbfs.append(level)
+        new_from = max(start, self._counted_to)
+        end = start + window.size
+        if end > new_from:
+            self.speech_s += (end - new_from) / self.sample_rate * ratio
+            if self.keep_audio:
+                self._audio.append(window[new_from - start :].copy())
+            self._counted_to = end
+
+    def progress(self, feedback: tuple[str, ...] = (), done: bool = False) -> EnrollProgressEvent:
+        return EnrollProgressEvent(
+            name=self.name,
+            fraction=self.fraction,
+            speech_s=self.speech_s,
+            target_s=self.target_s,
+            feedback=feedback,
+            done=done,
+        )
+
+    def speech_audio(self) -> np.ndarray | None:
+        """The kept windows' audio, float32 (N,) at 16 kHz, when keep_audio is on (else None)."""
+        if not self.keep_audio:
+            return None
+        return np.concatenate(self._audio) if self._audio else np.zeros(0, np.float32)
+
+    def finish(self) -> Profile:
+        """The profile from the kept windows. Raises TooShortError below ``min_speech_s``."""
+        if not self.embeddings or self.speech_s < self.min_speech_s:
+            raise TooShortError(
+                None,
+                f"enrollment of {self.name!r} needs at least {self.min_speech_s:.1f} s of clear "
+                f"speech, got {self.speech_s:.1f} s",
+            )
+        embs = np.stack(self.embeddings).astype(np.float32)
+        mean = embs.mean(axis=0)
+        profile_vec = (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+        cos = embs @ profile_vec
+        quality = {
+            "mean_cos": float(cos.mean()),
+            "std_cos": float(cos.std()),
+            "min_cos": float(cos.min()),
+            "n_inconsistent": float(self.n_inconsistent),
+            "mean_rms_dbfs": float(np.mean(self.levels_dbfs)),
+        }
+        return Profile(
+            name=self.name,
+            embedding=profile_vec,
+            authorized=self.authorized,
+            model_fingerprint=self.encoder.fingerprint,
+            n_windows=len(self.embeddings),
+            speech_s=round(self.speech_s, 3),
+            quality=quality,
+        )
+
+
+def enroll_from_files(
+    encoder: Any,
+    paths: Sequence[str | Path],
+    name: str,
+    *,
+    authorized: bool = True,
+    store: ProfileStore | None = None,
+    keep_audio: bool = False,
+    hop_s: float = 0.5,
+    min_speech_ratio: float = 0.5,
+    vad_aggressiveness: int = 2,
+    target_s: float | None = None,
+    on_progress: Callable[[EnrollProgressEvent], None] | None = None,
+) -> Profile:
+    """Enroll ``name`` from recordings ("enroll from recordings").
+
+    Each file is loaded at 16 kHz, its VAD flags and 1-s windows (every ``hop_s``) computed
+    as in the live pipeline, and its speech windows embedded in batches. target_s: stop once
+    this much speech is collected (None: use all of it). The profile is saved to ``store``
+    (with the speech audio when ``keep_audio``) if a store is given. Raises AudioError for
+    unreadable files and TooShortError when too little speech is found.
+    """
+    from .audio import load_audio
+    from .chunking import Windower
+    from .vad import VoiceActivityDetector
+
+    if not paths:
+        raise ConfigError("enroll_from_files needs at least one file")
+    waves = [load_audio(p, encoder.feature_config.sample_rate) for p in paths]
+    sr = encoder.feature_config.sample_rate
+    total_s = sum(w.size for w in waves) / sr
+    enroller = Enroller(
+        encoder,
+        name,
+        target_s=target_s if target_s is not None else max(total_s, 1e-3),
+        authorized=authorized,
+        keep_audio=keep_audio,
+        min_speech_ratio=min_speech_ratio,
+        min_speech_s=min(1.0, target_s) if target_s else 1.0,
+        no_speech_s=math.inf,  # silence in recordings is not the speaker's fault
+    )
+    vad = VoiceActivityDetector(sr, vad_aggressiveness)
+    win = encoder.feature_config.chunk_samples
+    hop = max(1, int(round(hop_s * sr)))
+    offset = 0
+    for wave in waves:
+        flags = vad.frame_flags(wave)
+        windows = Windower(win, hop).push(wave)
+        ratios = [window_speech_ratio(flags, 0, vad.frame_samples, s, win) for s, _ in windows]
+        keep = [i for i, r in enumerate(ratios) if r >= min_speech_ratio]
+        embs = encoder.embed(np.stack([windows[i][1] for i in keep])) if keep else None
+        emb_of = {i: embs[j] for j, i in enumerate(keep)} if embs is not None else {}
+        for i, (start, window) in enumerate(windows):
+            event = enroller.add_window(offset + start, window, ratios[i], emb_of.get(i))
+            if on_progress is not None:
+                on_progress(event)
+            if enroller.complete:
+                break
+        # A gap between files so that windows of two files never count as overlapping.
+        offset += wave.size + win
+        if enroller.complete:
+            break
+    profile = enroller.finish()
+    if store is not None:
+        store.save(profile, audio=enroller.speech_audio(), sample_rate=sr)
+    if on_progress is not None:
+        done = enroller.progress(done=True)
+        on_progress(EnrollProgressEvent(name, 1.0, done.speech_s, done.target_s, (), True))
+    return profile

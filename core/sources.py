@@ -1,0 +1,382 @@
+"""Audio sources for the streaming pipeline: a microphone (PortAudio) or a file / array.
+
+Every source delivers float32 mono blocks at 16 kHz from ``read`` on the pipeline thread.
+The microphone's PortAudio callback only copies the block into a bounded queue.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import DeviceLostError, NoInputDeviceError, PortAudioMissingError
+
+__all__ = [
+    "AudioSource",
+    "FileSource",
+    "MicrophoneSource",
+    "InputDevice",
+    "list_input_devices",
+    "import_sounddevice",
+    "PORTAUDIO_HINT",
+]
+
+PIPELINE_RATE = 16000
+PORTAUDIO_HINT = (
+    "install the PortAudio library: sudo apt install libportaudio2 (Debian/Ubuntu), "
+    "brew install portaudio (macOS)"
+)
+
+
+def import_sounddevice() -> Any:
+    """Import sounddevice, or raise PortAudioMissingError when the PortAudio library is absent."""
+    try:
+        import sounddevice
+    except OSError as exc:  # sounddevice raises OSError when libportaudio cannot be loaded
+        raise PortAudioMissingError(f"no microphone input: {exc}; {PORTAUDIO_HINT}") from exc
+    return sounddevice
+
+
+@dataclass(frozen=True)
+class InputDevice:
+    """One audio input device as PortAudio reports it."""
+
+    index: int
+    name: str
+    channels: int
+    default_samplerate: float
+    is_default: bool
+
+
+def list_input_devices() -> list[InputDevice]:
+    """All devices with at least one input channel. Raises PortAudioMissingError."""
+    sd = import_sounddevice()
+    return _input_devices(sd)
+
+
+def _input_devices(sd: Any) -> list[InputDevice]:
+    try:
+        devices = sd.query_devices()
+        default_in = sd.default.device[0]
+    except Exception as exc:  # PortAudioError: the host API failed to enumerate
+        raise NoInputDeviceError(f"cannot list audio devices: {exc}") from exc
+    out = []
+    for index, dev in enumerate(devices):
+        if int(dev.get("max_input_channels", 0)) > 0:
+            out.append(
+                InputDevice(
+                    index=index,
+                    name=str(dev.get("name", f"device {index}")),
+                    channels=int(dev["max_input_channels"]),
+                    default_samplerate=float(dev.get("default_samplerate", 0.0)),
+                    is_default=index == default_in,
+                )
+            )
+    return out
+
+
+class AudioSource:
+    """Common API: ``start()``, ``read(timeout_s)`` -> float32 (n,) at ``sample_rate`` or None
+    when nothing is ready yet, ``finished``, ``stop()``, ``stats()``."""
+
+    name: str = "source"
+    sample_rate: int = PIPELINE_RATE
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def read(self, timeout_s: float = 0.1) -> np.ndarray | None:
+        raise NotImplementedError
+
+    @property
+    def finished(self) -> bool:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def stats(self) -> dict[str, int]:
+        """Counters since the last start: blocks delivered, input overflows, dropped blocks."""
+        raise NotImplementedError
+
+
+class FileSource(AudioSource):
+    """Plays a recording (any format ``load_audio`` reads) or a float32 array as blocks.
+
+    realtime=True paces blocks like a microphone: block i becomes readable at
+    start + (i + 1) * block_s on a monotonic clock (deadlines, so no drift accumulates);
+    realtime=False delivers them as fast as they are read. ``start()`` rewinds.
+    """
+
+    def __init__(
+        self,
+        path_or_wave: str | Path | np.ndarray,
+        *,
+        sample_rate: int = PIPELINE_RATE,
+        realtime: bool = False,
+        block_s: float = 0.032,
+        name: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        if block_s <= 0:
+            raise ValueError(f"block_s must be > 0, got {block_s}")
+        if isinstance(path_or_wave, np.ndarray):
+            wave = np.asarray(path_or_wave, dtype=np.float32)
+            if wave.ndim != 1:
+                raise ValueError(f"FileSource expects a mono array (N,), got shape {wave.shape}")
+            if sample_rate != PIPELINE_RATE:
+                from .audio import resample
+
+                wave = resample(wave, sample_rate, PIPELINE_RATE)
+            self.name = name or "array"
+        else:
+            from .audio import load_audio
+
+            wave = load_audio(path_or_wave, PIPELINE_RATE)
+            self.name = name or Path(path_or_wave).name
+        self.wave = np.ascontiguousarray(wave, dtype=np.float32)
+        self.sample_rate = PIPELINE_RATE
+        self.realtime = bool(realtime)
+        self.block_samples = max(1, int(round(block_s * PIPELINE_RATE)))
+        self.block_s = self.block_samples / PIPELINE_RATE
+        self._clock = clock
+        self._sleep = sleep
+        self._pos = 0
+        self._blocks = 0
+        self._t0 = 0.0
+        self._running = False
+        self._stopped = False
+
+    @property
+    def duration_s(self) -> float:
+        return self.wave.size / PIPELINE_RATE
+
+    def start(self) -> None:
+        self._pos = 0
+        self._blocks = 0
+        self._t0 = self._clock()
+        self._running = True
+        self._stopped = False
+
+    def read(self, timeout_s: float = 0.1) -> np.ndarray | None:
+        """The next block (n,) float32 (the last one may be shorter), or None when it is not
+        due yet (realtime) or the file is finished."""
+        if not self._running or self._pos >= self.wave.size:
+            return None
+        if self.realtime:
+            due = self._t0 + (self._blocks + 1) * self.block_s
+            wait = due - self._clock()
+            if wait > 0:
+                if wait > timeout_s:
+                    self._sleep(max(0.0, timeout_s))
+                    return None
+                self._sleep(wait)
+        block = self.wave[self._pos : self._pos + self.block_samples].copy()
+        self._pos += block.size
+        self._blocks += 1
+        return block
+
+    @property
+    def finished(self) -> bool:
+        return self._stopped or self._pos >= self.wave.size
+
+    def stop(self) -> None:
+        self._running = False
+        self._stopped = True
+
+    def stats(self) -> dict[str, int]:
+        return {"blocks": self._blocks, "overflows": 0, "drops": 0}
+
+
+class MicrophoneSource(AudioSource):
+    """Live input through PortAudio (sounddevice), mono float32.
+
+    device: index, or a case-insensitive substring of the device name, or None (default).
+    The stream runs at 16 kHz when the device supports it, else at the device's default rate,
+    and blocks are resampled to 16 kHz (soxr, streaming) in ``read`` on the pipeline thread.
+    The callback copies each block into a bounded queue (``queue_blocks``); when it is full
+    the block is dropped and counted. ``read`` raises DeviceLostError when the stream stops
+    by itself, PortAudio fails, or no block arrives for ``lost_after_s`` while running.
+    Restartable: ``stop(); start()``.
+    """
+
+    def __init__(
+        self,
+        device: int | str | None = None,
+        *,
+        sample_rate: int = PIPELINE_RATE,
+        block_s: float = 0.032,
+        queue_blocks: int = 64,
+        lost_after_s: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        if queue_blocks < 1 or block_s <= 0:
+            raise ValueError("queue_blocks must be >= 1 and block_s > 0")
+        self.device = device
+        self.requested_rate = int(sample_rate)
+        self.sample_rate = PIPELINE_RATE
+        self.block_s = float(block_s)
+        self.queue_blocks = int(queue_blocks)
+        self.lost_after_s = float(lost_after_s)
+        self._clock = clock
+        self.name = "default microphone" if device is None else str(device)
+        self.stream_rate = self.requested_rate
+        self._stream: Any = None
+        self._resampler: Any = None
+        self._running = False
+        self._reset_counters()
+
+    def _reset_counters(self) -> None:
+        self._queue: queue.Queue[np.ndarray] = queue.Queue(maxsize=self.queue_blocks)
+        self._blocks = 0  # delivered by read()
+        self._overflows = 0  # PortAudio reported input overflow
+        self._drops = 0  # queue full: block thrown away
+        self._callback_errors = 0
+        self._last_block_t = self._clock()
+
+    # -- the PortAudio callback: runs on PortAudio's thread -------------------------------
+    def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+        """Copy the first channel and enqueue it; never raises, logs or touches torch."""
+        try:
+            if status is not None and getattr(status, "input_overflow", False):
+                self._overflows += 1
+            block = indata[:, 0].copy() if indata.ndim == 2 else indata.copy()
+            self._queue.put_nowait(block)
+        except queue.Full:
+            self._drops += 1
+        except Exception:  # a callback that raises is never called again: count and go on
+            self._callback_errors += 1
+
+    # -- control, on the caller's thread --------------------------------------------------
+    def _open_stream(self) -> Any:
+        """Resolve the device, choose the rate and return an (unstarted) sd.InputStream."""
+        sd = import_sounddevice()
+        index = self._resolve_device(sd)
+        try:
+            sd.check_input_settings(
+                device=index, samplerate=self.requested_rate, channels=1, dtype="float32"
+            )
+            rate = self.requested_rate
+        except Exception:
+            rate = int(sd.query_devices(index)["default_samplerate"])
+        self.stream_rate = rate
+        try:
+            return sd.InputStream(
+                device=index,
+                samplerate=rate,
+                channels=1,
+                dtype="float32",
+                blocksize=max(1, int(round(self.block_s * rate))),
+                callback=self._callback,
+            )
+        except Exception as exc:  # sd.PortAudioError
+            raise DeviceLostError(f"cannot open {self.name!r}: {exc}") from exc
+
+    def _resolve_device(self, sd: Any) -> int:
+        devices = _input_devices(sd)
+        listing = "; ".join(f"[{d.index}] {d.name}" for d in devices) or "none"
+        if not devices:
+            raise NoInputDeviceError("no audio input device found (available input devices: none)")
+        if self.device is None:
+            chosen = next((d for d in devices if d.is_default), devices[0])
+        elif isinstance(self.device, int) or str(self.device).isdigit():
+            chosen = next((d for d in devices if d.index == int(self.device)), None)
+        else:
+            needle = str(self.device).lower()
+            chosen = next((d for d in devices if needle in d.name.lower()), None)
+        if chosen is None:
+            raise NoInputDeviceError(
+                f"no input device matches {self.device!r}; available input devices: {listing}"
+            )
+        self.name = chosen.name
+        return chosen.index
+
+    def start(self) -> None:
+        """Open and start the stream. Raises PortAudioMissingError, NoInputDeviceError,
+        DeviceLostError (the device could not be opened)."""
+        if self._running:
+            return
+        self._reset_counters()
+        stream = self._open_stream()
+        self._resampler = None
+        if self.stream_rate != PIPELINE_RATE:
+            import soxr
+
+            self._resampler = soxr.ResampleStream(self.stream_rate, PIPELINE_RATE, 1, dtype="float32")
+        try:
+            stream.start()
+        except Exception as exc:
+            _close_quietly(stream)
+            raise DeviceLostError(f"cannot start {self.name!r}: {exc}") from exc
+        self._stream = stream
+        self._last_block_t = self._clock()
+        self._running = True
+
+    def read(self, timeout_s: float = 0.1) -> np.ndarray | None:
+        """Next block, float32 (n,) at 16 kHz, or None when none arrived within ``timeout_s``."""
+        try:
+            block = self._queue.get(timeout=max(0.0, timeout_s)) if timeout_s > 0 else (
+                self._queue.get_nowait()
+            )
+        except queue.Empty:
+            if self._running:
+                self._check_alive()
+            return None
+        self._last_block_t = self._clock()
+        self._blocks += 1
+        if self._resampler is not None:
+            block = self._resampler.resample_chunk(block)
+        return np.asarray(block, dtype=np.float32)
+
+    def _check_alive(self) -> None:
+        stream = self._stream
+        try:
+            active = stream is None or bool(stream.active)
+        except Exception as exc:  # PortAudioError
+            self._fail()
+            raise DeviceLostError(f"{self.name!r} failed: {exc}") from exc
+        if not active:
+            self._fail()
+            raise DeviceLostError(f"{self.name!r} stopped delivering audio (device unplugged?)")
+        silent_s = self._clock() - self._last_block_t
+        if silent_s > self.lost_after_s:
+            self._fail()
+            raise DeviceLostError(f"no audio from {self.name!r} for {silent_s:.1f} s")
+
+    def _fail(self) -> None:
+        self._running = False
+        _close_quietly(self._stream)
+        self._stream = None
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    @property
+    def finished(self) -> bool:
+        return not self._running and self._queue.empty()
+
+    def stop(self) -> None:
+        self._running = False
+        _close_quietly(self._stream)
+        self._stream = None
+
+    def stats(self) -> dict[str, int]:
+        return {"blocks": self._blocks, "overflows": self._overflows, "drops": self._drops}
+
+
+def _close_quietly(stream: Any) -> None:
+    if stream is None:
+        return
+    for method in ("stop", "close"):
+        try:
+            getattr(stream, method)()
+        except Exception:  # already gone: nothing left to release
+            pass

@@ -1,0 +1,882 @@
+"""The training loop: AMP, AdamW, cosine LR, early stopping, TensorBoard, checkpoints, DDP.
+
+``run_training`` is the wiring (data, model, optimizer, resume, distributed set-up);
+``train_one_epoch`` and ``evaluate_epoch`` are the loop; the rest are small pure helpers.
+
+Run directory::
+
+    config.json      the resolved TrainConfig
+    best_model.pt    best validation selection metric (voxgate.core.checkpoint format)
+    last_model.pt    the latest epoch (or the moment of an interrupt)
+    train_state.pt   resume state: optimizer, scheduler, scaler, counters, RNG states
+                     (plain types and tensors only; loads with weights_only=True)
+    history.json     one record per epoch (the same numbers as the epoch-level scalars)
+    tb/              TensorBoard event files
+
+TensorBoard tags. Batch level (x = optimizer step, every ``log_every_steps`` steps):
+``batch/loss`` (total training loss of the step), ``batch/acc`` (training accuracy of the
+step, arg-max of the margin-free logits), ``batch/lr``.
+Epoch level (x = epoch, 1-based): ``epoch/train_loss``, ``epoch/val_loss``,
+``epoch/train_acc``, ``epoch/val_acc``, ``epoch/val_macro_f1``, ``epoch/val_macro_precision``,
+``epoch/val_macro_recall``, ``epoch/val_mc_spread`` (mean over val chunks of the std of the
+true class's probability over ``mc_passes`` MC-dropout passes), ``epoch/lr`` (after the
+epoch's scheduler step), ``epoch/samples_per_s`` (training samples / training seconds),
+``epoch/time_s`` (train + validation seconds).
+In mode ``both`` the head-specific tags carry a ``/<head>`` suffix
+(``batch/acc/identification``, ``epoch/val_macro_f1/authentication``, ...);
+``epoch/train_loss``, ``epoch/val_loss`` are then the weighted sums and also appear per head,
+and ``epoch/val_macro_f1`` (no suffix) is the selection metric: the mean of the heads' macro-F1.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import random
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Sampler
+
+from voxgate.core.checkpoint import load_checkpoint, save_checkpoint, unwrap_model
+from voxgate.core.config import FeatureConfig
+from voxgate.core.errors import CheckpointError, ConfigError, DatasetError
+from voxgate.core.metrics import classification_report
+from voxgate.core.model import ModelConfig, SpeakerNet
+
+from .config import TrainConfig, save_train_config
+
+log = logging.getLogger(__name__)
+
+AUTH_LABELS = ("outsider", "authorized")
+STATE_VERSION = 1
+
+
+# ---------------------------------------------------------------------------- pure helpers
+
+
+@dataclasses.dataclass(frozen=True)
+class HeadSpec:
+    """One classification head: its name, classes, the batch key of its targets, loss weight."""
+
+    name: str
+    labels: tuple[str, ...]
+    target: str  # "label" (authentication) or "speaker" (identification)
+    weight: float = 1.0
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.labels)
+
+
+def heads_for_mode(mode: str, speakers: Sequence[str], cfg: TrainConfig) -> list[HeadSpec]:
+    """The heads a mode trains: authentication (2 classes), identification (N speakers), both."""
+    auth = HeadSpec("authentication", AUTH_LABELS, "label", cfg.auth_loss_weight)
+    ident = HeadSpec("identification", tuple(speakers), "speaker", cfg.id_loss_weight)
+    if mode == "authentication":
+        return [dataclasses.replace(auth, weight=1.0)]
+    if mode == "identification":
+        if len(speakers) < 2:
+            raise DatasetError(f"identification needs >= 2 speakers, the data has {len(speakers)}")
+        return [dataclasses.replace(ident, weight=1.0)]
+    if mode == "both":
+        return [auth, ident]
+    raise ConfigError(f"unknown mode {mode!r}")
+
+
+def build_model_config(
+    cfg: TrainConfig, n_mels: int, heads: Sequence[HeadSpec], base: dict[str, Any] | None = None
+) -> ModelConfig:
+    """ModelConfig from ``base`` (e.g. a checkpoint's), ``cfg.model`` overrides, the data's
+    n_mels, the mode's heads and the AAM settings. Unknown keys raise ConfigError."""
+    data = dict(base or {})
+    data.update(cfg.model)
+    data.update(
+        n_mels=int(n_mels),
+        heads=tuple((h.name, h.n_classes) for h in heads),
+        aam_margin=cfg.aam_margin,
+        aam_scale=cfg.aam_scale,
+    )
+    return ModelConfig.from_dict(data)
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """"auto" -> CUDA when available, else CPU; "cuda" without CUDA is a ConfigError."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError("device 'cuda' requested but torch sees no CUDA device")
+        return torch.device("cuda", local_rank)
+    return torch.device("cpu")
+
+
+def amp_dtype(device: torch.device) -> torch.dtype:
+    """bfloat16 on CPU and on CUDA cards that support it, else float16 (needs GradScaler)."""
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        return torch.float16
+    return torch.bfloat16
+
+
+def autocast_ctx(device: torch.device, enabled: bool) -> AbstractContextManager:
+    """The one autocast context for forward passes (a no-op when ``enabled`` is False)."""
+    return torch.autocast(device_type=device.type, dtype=amp_dtype(device), enabled=enabled)
+
+
+def make_scaler(device: torch.device, amp: bool) -> torch.amp.GradScaler:
+    """GradScaler, enabled only for float16 autocast (bf16 and fp32 need no loss scaling)."""
+    enabled = amp and amp_dtype(device) == torch.float16
+    return torch.amp.GradScaler(device.type, enabled=enabled)
+
+
+def balance_weights(labels: np.ndarray) -> np.ndarray:
+    """Per-row sampling weights giving each class present an equal share; float64 (N,)."""
+    labels = np.asarray(labels).astype(np.int64)
+    counts = np.bincount(labels)
+    present = counts > 0
+    w = np.zeros(len(counts))
+    w[present] = 1.0 / (counts[present] * present.sum())
+    return w[labels]
+
+
+def selection_metric(val: dict[str, Any]) -> float:
+    """Mean of the heads' validation macro-F1 (the early-stopping / best-model metric)."""
+    return float(np.mean([h["macro_f1"] for h in val["heads"].values()]))
+
+
+def head_tag(base: str, head: str, multi: bool) -> str:
+    """TensorBoard tag: ``base/head`` when several heads train, else ``base``."""
+    return f"{base}/{head}" if multi else base
+
+
+class WeightedEpochSampler(Sampler[int]):
+    """Draws ``len(weights)`` rows with replacement in proportion to ``weights``, reproducibly
+    per (seed, epoch); with ``world_size`` > 1 rank r takes every world_size-th draw."""
+
+    def __init__(self, weights: np.ndarray, *, seed: int = 0, rank: int = 0, world_size: int = 1):
+        self.weights = torch.as_tensor(np.asarray(weights, dtype=np.float64))
+        self.seed, self.rank, self.world_size, self.epoch = seed, rank, world_size, 0
+        self.num_samples = math.ceil(len(self.weights) / world_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        g = torch.Generator().manual_seed(self.seed + self.epoch)
+        total = self.num_samples * self.world_size
+        idx = torch.multinomial(self.weights, total, replacement=True, generator=g)
+        return iter(idx[self.rank : total : self.world_size].tolist())
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """python / numpy / torch (/ CUDA) RNG states as tensors and plain lists (weights_only-safe)."""
+    py = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "python": [py[0], list(py[1]), py[2]],
+        "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)],
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    """Inverse of :func:`capture_rng_state`."""
+    version, keys, gauss = state["python"]
+    random.setstate((version, tuple(keys), gauss))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _seed_worker(worker_id: int) -> None:
+    # torch seeds each worker (base_seed + id); numpy and random follow from it.
+    s = torch.initial_seed() % 2**32
+    np.random.seed(s)
+    random.seed(s)
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    """torch.save to a temp file in the same folder, then os.replace (no torn files)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _atomic_write_json(obj: Any, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------- the step
+
+
+class LossModule(nn.Module):
+    """SpeakerNet + its heads' losses in one forward, so DDP sees every parameter used."""
+
+    def __init__(self, model: SpeakerNet, heads: Sequence[HeadSpec]):
+        super().__init__()
+        self.model = model
+        self.specs = list(heads)
+
+    def forward(
+        self, feats: torch.Tensor, lengths: torch.Tensor, targets: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """feats (B,T,M), lengths (B,), targets {head: (B,) long} ->
+        (weighted total loss (), {head: loss ()}, {head: margin-free logits (B,C), no grad})."""
+        emb = self.model(feats, lengths)
+        losses, logits = {}, {}
+        for h in self.specs:
+            y = targets[h.name]
+            losses[h.name] = F.cross_entropy(self.model.head_logits(emb, h.name, y), y)
+            with torch.no_grad():
+                logits[h.name] = self.model.head_logits(emb.detach(), h.name)
+        total = sum(h.weight * losses[h.name] for h in self.specs)
+        return total, {k: v.detach() for k, v in losses.items()}, logits
+
+
+def _to_device(batch: dict[str, torch.Tensor], device: torch.device, non_blocking: bool) -> dict:
+    return {k: v.to(device, non_blocking=non_blocking) for k, v in batch.items()}
+
+
+def train_step(
+    module: nn.Module,
+    batch: dict[str, torch.Tensor],
+    heads: Sequence[HeadSpec],
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    ctx: AbstractContextManager,
+    grad_clip: float,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """One optimizer step (AMP via ``ctx`` and ``scaler``; both may be disabled).
+    Returns the detached (total loss, per-head losses, per-head margin-free logits)."""
+    targets = {h.name: batch[h.target] for h in heads}
+    with ctx:
+        loss, head_losses, logits = module(batch["features"], batch["lengths"], targets)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    if grad_clip > 0:
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(module.parameters(), grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    return loss.detach(), head_losses, logits
+
+
+# ---------------------------------------------------------------------------- the loop
+
+
+@dataclasses.dataclass
+class EpochStats:
+    """Training sums of one epoch (all-reduced across ranks)."""
+
+    loss: float
+    head_loss: dict[str, float]
+    acc: dict[str, float]
+    samples: int
+    steps: int
+    seconds: float
+
+
+def train_one_epoch(
+    module: nn.Module,
+    loader: DataLoader,
+    heads: Sequence[HeadSpec],
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    ctx: AbstractContextManager,
+    cfg: TrainConfig,
+    device: torch.device,
+    *,
+    step: int,
+    writer: Any | None = None,
+    bar: Any | None = None,
+) -> tuple[EpochStats, int]:
+    """Train over ``loader`` (at most cfg.max_steps_per_epoch steps). Returns (stats, global step)."""
+    module.train()
+    n_heads = len(heads)
+    sums = torch.zeros(2 + 2 * n_heads, dtype=torch.float64, device=device)  # loss, n, per head
+    start, steps = time.perf_counter(), 0
+    for batch in loader:
+        if cfg.max_steps_per_epoch and steps >= cfg.max_steps_per_epoch:
+            break
+        batch = _to_device(batch, device, non_blocking=device.type == "cuda")
+        loss, head_losses, logits = train_step(
+            module, batch, heads, optimizer, scaler, ctx, cfg.grad_clip
+        )
+        b = batch["features"].shape[0]
+        correct = [(logits[h.name].argmax(1) == batch[h.target]).sum().double() for h in heads]
+        losses = [head_losses[h.name].double() * b for h in heads]
+        sums += torch.stack([loss.double() * b, sums.new_tensor(b), *losses, *correct])
+        steps, step = steps + 1, step + 1
+        if writer is not None and step % cfg.log_every_steps == 0:
+            writer.add_scalar("batch/loss", loss.item(), step)
+            for h, c in zip(heads, correct):
+                writer.add_scalar(head_tag("batch/acc", h.name, n_heads > 1), c.item() / b, step)
+            writer.add_scalar("batch/lr", optimizer.param_groups[0]["lr"], step)
+        if bar is not None:
+            bar.update(1)
+            if steps % 10 == 1:
+                bar.set_postfix(loss=f"{loss.item():.3f}")
+    if torch.distributed.is_initialized():
+        torch.distributed.all_reduce(sums)
+    s = sums.tolist()
+    n = max(s[1], 1.0)
+    stats = EpochStats(
+        loss=s[0] / n,
+        head_loss={h.name: s[2 + i] / n for i, h in enumerate(heads)},
+        acc={h.name: s[2 + n_heads + i] / n for i, h in enumerate(heads)},
+        samples=int(s[1]),
+        steps=steps,
+        seconds=time.perf_counter() - start,
+    )
+    return stats, step
+
+
+@torch.no_grad()
+def mc_spread(
+    model: SpeakerNet, feats: torch.Tensor, lengths: torch.Tensor, head: str, y: torch.Tensor,
+    passes: int,
+) -> torch.Tensor:
+    """Std over ``passes`` MC-dropout passes of the true class's probability: float32 (B,)."""
+    emb = model.embed_mc(feats, passes, lengths)  # (P, B, D)
+    p, b, d = emb.shape
+    probs = model.head_probs(emb.reshape(p * b, d), head).float().reshape(p, b, -1)
+    target = probs.gather(2, y.view(1, b, 1).expand(p, b, 1)).squeeze(2)  # (P, B)
+    return target.std(dim=0, correction=0)
+
+
+@torch.no_grad()
+def evaluate_epoch(
+    model: SpeakerNet,
+    loader: DataLoader,
+    heads: Sequence[HeadSpec],
+    ctx: AbstractContextManager,
+    device: torch.device,
+    *,
+    max_batches: int = 0,
+    mc_passes: int = 0,
+    mc_batches: int = 0,
+) -> dict[str, Any]:
+    """Validation: weighted loss, and per head loss / accuracy / macro P, R, F1 / MC spread.
+
+    Returns {"loss", "samples", "selection", "heads": {name: {...}}}; "selection" is the
+    mean macro-F1 over the heads.
+    """
+    model.eval()
+    y_true = {h.name: [] for h in heads}
+    y_pred = {h.name: [] for h in heads}
+    loss_sum = {h.name: 0.0 for h in heads}
+    spreads = {h.name: [] for h in heads}
+    for i, batch in enumerate(loader):
+        if max_batches and i >= max_batches:
+            break
+        batch = _to_device(batch, device, non_blocking=device.type == "cuda")
+        feats, lengths = batch["features"], batch["lengths"]
+        with ctx:
+            emb = model(feats, lengths)
+            for h in heads:
+                y = batch[h.target]
+                margin_logits = model.head_logits(emb, h.name, y)
+                loss_sum[h.name] += F.cross_entropy(margin_logits, y, reduction="sum").item()
+                y_pred[h.name].append(model.head_logits(emb, h.name).argmax(1).cpu())
+                y_true[h.name].append(y.cpu())
+                if mc_passes and i < mc_batches:
+                    spreads[h.name].append(mc_spread(model, feats, lengths, h.name, y, mc_passes).cpu())
+    return summarize_validation(heads, y_true, y_pred, loss_sum, spreads)
+
+
+def summarize_validation(
+    heads: Sequence[HeadSpec],
+    y_true: dict[str, list[torch.Tensor]],
+    y_pred: dict[str, list[torch.Tensor]],
+    loss_sum: dict[str, float],
+    spreads: dict[str, list[torch.Tensor]],
+) -> dict[str, Any]:
+    """Turn collected predictions into the validation record (plain floats)."""
+    out: dict[str, Any] = {"heads": {}}
+    n = sum(len(t) for t in y_true[heads[0].name])
+    if n == 0:
+        raise DatasetError("the validation split yielded no rows")
+    for h in heads:
+        t = torch.cat(y_true[h.name]).numpy()
+        p = torch.cat(y_pred[h.name]).numpy()
+        rep = classification_report(t, p, list(h.labels))
+        spread = torch.cat(spreads[h.name]).mean().item() if spreads[h.name] else float("nan")
+        out["heads"][h.name] = {
+            "loss": loss_sum[h.name] / n,
+            "accuracy": rep["accuracy"],
+            "macro_precision": rep["macro"]["precision"],
+            "macro_recall": rep["macro"]["recall"],
+            "macro_f1": rep["macro"]["f1"],
+            "mc_spread": spread,
+            "per_class": rep["per_class"],
+        }
+    out["loss"] = sum(h.weight * out["heads"][h.name]["loss"] for h in heads)
+    out["samples"] = n
+    out["selection"] = selection_metric(out)
+    return out
+
+
+# ---------------------------------------------------------------------------- wiring
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What a run produced. Paths are None on ranks other than 0."""
+
+    run_dir: Path
+    best_path: Path | None
+    last_path: Path | None
+    best_epoch: int  # 1-based; 0 if no epoch finished
+    best_metric: float
+    epochs_completed: int
+    stopped_early: bool
+    interrupted: bool
+    history: list[dict[str, Any]]
+    calibration: dict[str, Any] | None
+    rank: int = 0
+
+
+@dataclasses.dataclass
+class _Dist:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def _init_distributed(device_name: str) -> _Dist:
+    """Join the process group when launched by torchrun (WORLD_SIZE > 1): nccl on CUDA, else gloo."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return _Dist()
+    d = _Dist(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
+    cuda = device_name == "cuda" or (device_name == "auto" and torch.cuda.is_available())
+    if cuda:
+        torch.cuda.set_device(d.local_rank)
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group(backend="nccl" if cuda else "gloo")
+    return d
+
+
+def _read_data(data_path: Path) -> Any:
+    from .h5data import read_meta
+
+    return read_meta(data_path)
+
+
+def _build_loaders(
+    data_path: Path, cfg: TrainConfig, heads: Sequence[HeadSpec], dist: _Dist
+) -> tuple[DataLoader, Any, DataLoader | None]:
+    """Train loader (+ its epoch sampler) on every rank; the val loader on rank 0 only."""
+    from torch.utils.data import DistributedSampler
+
+    from .h5data import H5ChunkDataset, pad_collate
+
+    train = H5ChunkDataset(data_path, "train", cache=cfg.cache_ram, augmented=cfg.train_augmented)
+    if len(train) == 0:
+        raise DatasetError(f"{data_path}: the train split is empty")
+    if cfg.balance and any(h.target == "label" for h in heads):
+        sampler = WeightedEpochSampler(
+            balance_weights(train.labels), seed=cfg.seed, rank=dist.rank, world_size=dist.world_size
+        )
+    else:
+        sampler = DistributedSampler(
+            train, num_replicas=dist.world_size, rank=dist.rank, shuffle=True, seed=cfg.seed
+        )
+    common = dict(
+        collate_fn=pad_collate,
+        num_workers=cfg.num_workers,
+        pin_memory=bool(cfg.pin_memory),
+        persistent_workers=bool(cfg.persistent_workers),
+        worker_init_fn=_seed_worker if cfg.num_workers else None,
+    )
+    # A last batch of one row would break BatchNorm in train mode: drop the ragged tail.
+    drop_last = len(sampler) > cfg.batch_size
+    train_loader = DataLoader(
+        train, batch_size=cfg.batch_size, sampler=sampler, drop_last=drop_last, **common
+    )
+    val_loader = None
+    if dist.main:
+        val = H5ChunkDataset(data_path, "val", cache=cfg.cache_ram, augmented=False)
+        if len(val) == 0:
+            raise DatasetError(f"{data_path}: the val split is empty (early stopping needs it)")
+        val_loader = DataLoader(val, batch_size=cfg.batch_size, shuffle=False, **common)
+    return train_loader, sampler, val_loader
+
+
+def _init_from(model: SpeakerNet, path: Path) -> list[str]:
+    """Copy another checkpoint's weights into ``model``: the encoder must match; heads whose
+    class count differs keep their fresh init. Returns the names of re-created heads."""
+    src, _ = load_checkpoint(path)
+    src_state, dst_state = src.state_dict(), model.state_dict()
+    recreated = set()
+    for key, value in dst_state.items():
+        if key not in src_state or src_state[key].shape != value.shape:
+            if key.startswith("heads."):
+                recreated.add(key.split(".")[1])
+                continue
+            raise CheckpointError(
+                f"{path}: its encoder differs from this run's model at {key!r} "
+                f"(set --set model.* to the checkpoint's architecture)"
+            )
+        dst_state[key] = src_state[key]
+    model.load_state_dict(dst_state, strict=True)
+    return sorted(recreated)
+
+
+def _init_from_base(path: Path, feature_config: FeatureConfig) -> dict[str, Any]:
+    """The model_config of the checkpoint to fine-tune from, checking its features match."""
+    _, meta = load_checkpoint(path)
+    src_features = FeatureConfig.from_dict(meta["feature_config"])
+    if src_features != feature_config:
+        raise ConfigError(
+            f"{path}: trained on other features ({src_features.to_dict()}) than the dataset's "
+            f"({feature_config.to_dict()})"
+        )
+    base = dict(meta["model_config"])
+    base.pop("heads", None)
+    return base
+
+
+def _epoch_record(epoch: int, stats: EpochStats, val: dict[str, Any], lr: float, seconds: float):
+    heads = {
+        name: {k: v for k, v in h.items() if k != "per_class"} | {
+            "train_loss": stats.head_loss[name],
+            "train_acc": stats.acc[name],
+            "per_class": h["per_class"],
+        }
+        for name, h in val["heads"].items()
+    }
+    return {
+        "epoch": epoch,
+        "train_loss": stats.loss,
+        "val_loss": val["loss"],
+        "selection": val["selection"],
+        "heads": heads,
+        "lr": lr,
+        "samples_per_s": stats.samples / max(stats.seconds, 1e-9),
+        "time_s": seconds,
+        "train_samples": stats.samples,
+        "val_samples": val["samples"],
+    }
+
+
+def _log_epoch(writer: Any, rec: dict[str, Any]) -> None:
+    e, multi = rec["epoch"], len(rec["heads"]) > 1
+    for key in ("train_loss", "val_loss", "lr", "samples_per_s", "time_s"):
+        writer.add_scalar(f"epoch/{key}", rec[key], e)
+    if multi:
+        writer.add_scalar("epoch/val_macro_f1", rec["selection"], e)
+    for name, h in rec["heads"].items():
+        pairs = {"train_acc": "train_acc", "val_acc": "accuracy", "val_mc_spread": "mc_spread"}
+        pairs |= {f"val_macro_{m}": f"macro_{m}" for m in ("f1", "precision", "recall")}
+        if multi:
+            pairs |= {"train_loss": "train_loss", "val_loss": "loss"}
+        for tag, key in pairs.items():
+            if not math.isnan(h[key]):
+                writer.add_scalar(head_tag(f"epoch/{tag}", name, multi), h[key], e)
+    writer.flush()
+
+
+def _summary_line(rec: dict[str, Any], epochs: int, best: bool) -> str:
+    heads = " ".join(
+        f"{n[:5]}: acc {h['accuracy']:.3f} F1 {h['macro_f1']:.3f} mc {h['mc_spread']:.3f}"
+        for n, h in rec["heads"].items()
+    )
+    return (
+        f"epoch {rec['epoch']}/{epochs} train loss {rec['train_loss']:.4f} | val loss "
+        f"{rec['val_loss']:.4f} {heads} | lr {rec['lr']:.2e} | {rec['samples_per_s']:.0f} "
+        f"samples/s | {rec['time_s']:.1f} s{' *best*' if best else ''}"
+    )
+
+
+def run_training(
+    data_path: str | Path,
+    run_dir: str | Path,
+    cfg: TrainConfig,
+    *,
+    resume: bool = False,
+    init_from: str | Path | None = None,
+    progress: bool = False,
+) -> TrainResult:
+    """Train ``cfg.mode`` on the HDF5 dataset at ``data_path``, writing into ``run_dir``.
+
+    Works alone or under torchrun (DDP; rank 0 validates, logs and writes files).
+    A KeyboardInterrupt saves last_model.pt + train_state.pt and returns with
+    ``interrupted=True``. Raises ConfigError, DatasetError, CheckpointError.
+    """
+    data_path, run_dir = Path(data_path), Path(run_dir)
+    dist = _init_distributed(cfg.device)
+    try:
+        return _run(data_path, run_dir, cfg, dist, resume, init_from, progress)
+    finally:
+        if dist.enabled and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
+def _run(
+    data_path: Path, run_dir: Path, cfg: TrainConfig, dist: _Dist, resume: bool,
+    init_from: str | Path | None, progress: bool,
+) -> TrainResult:
+    device = resolve_device(cfg.device, dist.local_rank)
+    cfg = cfg.resolved(cuda=device.type == "cuda")
+    if cfg.torch_threads:
+        torch.set_num_threads(cfg.torch_threads)
+    meta = _read_data(data_path)
+    fc: FeatureConfig = meta.feature_config
+    heads = heads_for_mode(cfg.mode, meta.speakers, cfg)
+    state_path, best_path, last_path = (
+        run_dir / "train_state.pt", run_dir / "best_model.pt", run_dir / "last_model.pt"
+    )
+    state = _check_run_dir(run_dir, state_path, resume, cfg, meta.fingerprint)
+
+    seed_everything(cfg.seed)
+    base = _init_from_base(Path(init_from), fc) if init_from and not resume else None
+    model = SpeakerNet(build_model_config(cfg, fc.n_mels, heads, base))
+    if init_from and not resume:
+        recreated = _init_from(model, Path(init_from))
+        if dist.main:
+            log.info("initialised from %s (new heads: %s)", init_from, recreated or "none")
+    if state is not None:
+        resumed, _ = load_checkpoint(last_path)
+        model.load_state_dict(resumed.state_dict(), strict=True)
+    model.to(device)
+    module: nn.Module = LossModule(model, heads)
+    if dist.enabled:
+        ids = [dist.local_rank] if device.type == "cuda" else None
+        module = nn.parallel.DistributedDataParallel(module, device_ids=ids)
+    optimizer = torch.optim.AdamW(module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.cosine_t_max)
+    scaler = make_scaler(device, cfg.amp)
+    ctx = autocast_ctx(device, cfg.amp)
+    train_loader, sampler, val_loader = _build_loaders(data_path, cfg, heads, dist)
+
+    ckpt_kw = dict(
+        feature_config=fc,
+        mode=cfg.mode,
+        labels={"authentication": list(AUTH_LABELS), "identification": list(meta.speakers)},
+        authorized=list(meta.authorized),
+        threshold=None,
+        calibration={},
+        train_config=cfg.to_dict(),
+        data_fingerprint=meta.fingerprint,
+    )
+    t = _Tracker()
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        t = _Tracker(**state["tracker"])
+        restore_rng_state(state["rng"])
+        if dist.rank:
+            torch.manual_seed(cfg.seed + dist.rank + 1000 * t.epoch)
+        t.history = _read_history(run_dir)[: t.epoch]
+    elif dist.rank:
+        torch.manual_seed(cfg.seed + dist.rank)  # other dropout masks on other ranks
+
+    writer = None
+    if dist.main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_train_config(cfg, run_dir / "config.json")
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(run_dir / "tb"), purge_step=t.step if state else None)
+        log.info(
+            "training %s on %s (%d train rows/rank/epoch, %d heads) on %s%s, %d process(es)",
+            cfg.mode, data_path, len(sampler), len(heads), device,
+            f" amp {amp_dtype(device)}" if cfg.amp else "", dist.world_size,
+        )
+
+    def save_last_and_state() -> None:
+        metrics = t.history[-1] if t.history else {}
+        save_checkpoint(last_path, model, metrics=metrics, **ckpt_kw)
+        atomic_torch_save(
+            {
+                "version": STATE_VERSION,
+                "mode": cfg.mode,
+                "data_fingerprint": meta.fingerprint,
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict(),
+                "tracker": t.plain(),
+                "rng": capture_rng_state(),
+            },
+            state_path,
+        )
+        _atomic_write_json(t.history, run_dir / "history.json")
+
+    interrupted = stopped = False
+    try:
+        while t.epoch < cfg.epochs and not stopped:
+            stopped = _one_epoch(
+                cfg, dist, device, module, model, heads, optimizer, scheduler, scaler, ctx,
+                train_loader, sampler, val_loader, writer, t, progress,
+                save_best=lambda m: save_checkpoint(best_path, model, metrics=m, **ckpt_kw),
+                save_last=save_last_and_state,
+            )
+    except KeyboardInterrupt:
+        interrupted = True
+        if dist.main:
+            log.warning("interrupted in epoch %d: saving %s and the resume state", t.epoch + 1, last_path)
+            save_last_and_state()
+    finally:
+        if writer is not None:
+            writer.close()
+
+    calibration = None
+    if dist.main and not interrupted and cfg.calibrate and best_path.is_file():
+        calibration = _calibrate(best_path, data_path, cfg.target_far, device)
+    return TrainResult(
+        run_dir=run_dir,
+        best_path=best_path if dist.main and best_path.is_file() else None,
+        last_path=last_path if dist.main and last_path.is_file() else None,
+        best_epoch=t.best_epoch,
+        best_metric=t.best_metric,
+        epochs_completed=t.epoch,
+        stopped_early=stopped,
+        interrupted=interrupted,
+        history=t.history,
+        calibration=calibration,
+        rank=dist.rank,
+    )
+
+
+@dataclasses.dataclass
+class _Tracker:
+    """Counters that survive a resume."""
+
+    epoch: int = 0  # completed epochs
+    step: int = 0  # optimizer steps
+    best_metric: float = -1.0
+    best_epoch: int = 0
+    bad_epochs: int = 0  # epochs since the best
+    history: list = dataclasses.field(default_factory=list)
+
+    def plain(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "history"}
+
+
+def _one_epoch(
+    cfg, dist, device, module, model, heads, optimizer, scheduler, scaler, ctx,
+    train_loader, sampler, val_loader, writer, t: _Tracker, progress, *, save_best, save_last,
+) -> bool:
+    """Train + validate + log + checkpoint one epoch; returns True when early stopping fires."""
+    from tqdm import tqdm
+
+    sampler.set_epoch(t.epoch)
+    n_steps = len(train_loader)
+    if cfg.max_steps_per_epoch:
+        n_steps = min(n_steps, cfg.max_steps_per_epoch)
+    start = time.perf_counter()
+    with tqdm(
+        total=n_steps, desc=f"epoch {t.epoch + 1}/{cfg.epochs}", file=sys.stderr,
+        disable=not (progress and dist.main), leave=False, dynamic_ncols=True,
+    ) as bar:
+        stats, t.step = train_one_epoch(
+            module, train_loader, heads, optimizer, scaler, ctx, cfg, device,
+            step=t.step, writer=writer, bar=bar,
+        )
+    scheduler.step()
+    stop = torch.zeros(1, device=device)
+    if dist.main:
+        val = evaluate_epoch(
+            model, val_loader, heads, ctx, device, max_batches=cfg.limit_val_batches,
+            mc_passes=cfg.mc_passes, mc_batches=cfg.mc_batches,
+        )
+        t.epoch += 1
+        rec = _epoch_record(
+            t.epoch, stats, val, optimizer.param_groups[0]["lr"], time.perf_counter() - start
+        )
+        t.history.append(rec)
+        improved = rec["selection"] > t.best_metric
+        if improved:
+            t.best_metric, t.best_epoch, t.bad_epochs = rec["selection"], t.epoch, 0
+            save_best(rec)
+        else:
+            t.bad_epochs += 1
+        _log_epoch(writer, rec)
+        log.info(_summary_line(rec, cfg.epochs, improved))
+        save_last()
+        if cfg.patience and t.bad_epochs >= cfg.patience:
+            log.info("early stopping: no better val macro-F1 for %d epochs", t.bad_epochs)
+            stop += 1
+    else:
+        t.epoch += 1
+    if dist.enabled:
+        torch.distributed.broadcast(stop, src=0)
+    return bool(stop.item())
+
+
+def _check_run_dir(
+    run_dir: Path, state_path: Path, resume: bool, cfg: TrainConfig, fingerprint: str
+) -> dict[str, Any] | None:
+    """Load the resume state (resume) or refuse to overwrite an existing run (no resume)."""
+    if not resume:
+        if state_path.exists() or (run_dir / "best_model.pt").exists():
+            raise ConfigError(f"{run_dir} already holds a run: pass --resume or choose another --out")
+        return None
+    if not state_path.is_file() or not (run_dir / "last_model.pt").is_file():
+        raise ConfigError(f"{run_dir}: nothing to resume (no train_state.pt / last_model.pt)")
+    try:
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for a bad file
+        raise CheckpointError(f"{state_path}: unreadable resume state ({exc})") from exc
+    if state.get("version") != STATE_VERSION:
+        raise CheckpointError(f"{state_path}: resume state version {state.get('version')!r}")
+    if state["mode"] != cfg.mode:
+        raise ConfigError(f"{run_dir} was trained in mode {state['mode']!r}, not {cfg.mode!r}")
+    if state["data_fingerprint"] != fingerprint:
+        raise DatasetError(f"{run_dir} was trained on another dataset (fingerprint differs)")
+    return state
+
+
+def _read_history(run_dir: Path) -> list[dict[str, Any]]:
+    path = run_dir / "history.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
+
+
+def _calibrate(
+    best_path: Path, data_path: Path, target_far: float, device: torch.device
+) -> dict[str, Any] | None:
+    """Threshold calibration on val (helper module evaluate); skipped when it is not available."""
+    try:
+        from .evaluate import calibrate_checkpoint
+    except ImportError as exc:
+        log.warning("threshold calibration skipped: %s", exc)
+        return None
+    log.info("calibrating %s on the val split (target FAR %.3g)", best_path, target_far)
+    return calibrate_checkpoint(
+        best_path, data_path, split="val", target_far=target_far, device=device
+    )

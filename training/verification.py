@@ -1,0 +1,574 @@
+"""Open-set speaker verification: enroll speakers from some recordings, test on others.
+
+The trial logic is independent of the embedding model: a backend turns waveforms into
+embeddings (``embed_segments``) and enrollment speech into a profile (``enroll``). The
+voxgate backend and the Resemblyzer benchmark backend run on the very same trials.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from voxgate.core.errors import DatasetError
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "Recording",
+    "SpeakerPlan",
+    "VerificationPlan",
+    "Segment",
+    "Trials",
+    "collect_recordings",
+    "read_speakers_file",
+    "build_plan",
+    "plan_speaker",
+    "test_segments",
+    "trial_labels",
+    "window_starts",
+    "Backend",
+    "VoxgateBackend",
+    "ResemblyzerBackend",
+    "score_plan",
+    "evaluate_verification",
+    "embed_files",
+]
+
+SAMPLE_RATE = 16000
+
+
+# --------------------------------------------------------------------------------------
+# recordings
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recording:
+    """One audio file of one speaker; session: chapter/folder ("" when unknown)."""
+
+    path: Path
+    speaker: str
+    session: str = ""
+
+
+def read_speakers_file(path: str | Path) -> list[str]:
+    """Speaker ids, one per line; blank lines and ``#`` comments are ignored."""
+    p = Path(path)
+    if not p.is_file():
+        raise DatasetError(f"{p}: speakers file not found")
+    out = []
+    for line in p.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            out.append(line)
+    return out
+
+
+def _audio_extensions() -> frozenset[str]:
+    from voxgate.core.audio import AUDIO_EXTENSIONS
+
+    return AUDIO_EXTENSIONS
+
+
+def collect_recordings(
+    source: str | Path,
+    *,
+    subsets: Sequence[str] | None = None,
+    speakers: Sequence[str] | None = None,
+) -> dict[str, list[Recording]]:
+    """Recordings per speaker, each list sorted by (session, path); speakers sorted.
+
+    ``source`` is a folder or a manifest CSV (columns corpus, subset, speaker, session, path;
+    paths relative to the CSV's folder; speaker ids become ``corpus-speaker``; ``subsets``
+    filters on the subset column). In a folder (searched at any depth) the first path
+    component below it is the speaker and the folders between speaker and file form the
+    session (LibriSpeech's ``<spk>/<chapter>/file``); a file directly in the folder is its
+    own speaker (its stem). ``speakers`` keeps only those ids.
+    """
+    src = Path(source)
+    recs: dict[str, list[Recording]] = {}
+    if src.is_file() and src.suffix.lower() == ".csv":
+        with src.open(newline="") as f:
+            reader = csv.DictReader(f)
+            need = {"speaker", "path"}
+            if not reader.fieldnames or need - set(reader.fieldnames):
+                raise DatasetError(f"{src}: a manifest needs the columns {sorted(need)}")
+            for row in reader:
+                if subsets and row.get("subset", "") not in subsets:
+                    continue
+                corpus = (row.get("corpus") or "").strip()
+                spk = f"{corpus}-{row['speaker']}" if corpus else row["speaker"]
+                path = Path(row["path"])
+                path = path if path.is_absolute() else src.parent / path
+                recs.setdefault(spk, []).append(Recording(path, spk, row.get("session") or ""))
+    elif src.is_dir():
+        exts = _audio_extensions()
+        for p in sorted(src.rglob("*")):
+            if not p.is_file() or p.suffix.lower() not in exts:
+                continue
+            rel = p.relative_to(src).parts
+            if len(rel) == 1:
+                spk, session = p.stem, ""
+            else:
+                spk, session = rel[0], "/".join(rel[1:-1])
+            recs.setdefault(spk, []).append(Recording(p, spk, session))
+    else:
+        raise DatasetError(f"{src}: not a folder or a manifest .csv")
+    if speakers is not None:
+        keep = set(speakers)
+        recs = {k: v for k, v in recs.items() if k in keep}
+    if not recs:
+        raise DatasetError(f"{src}: no audio recordings found (subsets={list(subsets or [])})")
+    return {k: sorted(v, key=lambda r: (r.session, str(r.path))) for k, v in sorted(recs.items())}
+
+
+# --------------------------------------------------------------------------------------
+# enrollment / test plan
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class SpeakerPlan:
+    """Enrollment speech and test recordings of one speaker (waves: float32 speech only)."""
+
+    speaker: str
+    enroll_recordings: list[str]
+    enroll_waves: list[np.ndarray]
+    test_recordings: list[str]
+    test_waves: list[np.ndarray]
+    single_recording: bool = False
+
+    @property
+    def enroll_speech_s(self) -> float:
+        return sum(len(w) for w in self.enroll_waves) / SAMPLE_RATE
+
+    @property
+    def test_speech_s(self) -> float:
+        return sum(len(w) for w in self.test_waves) / SAMPLE_RATE
+
+
+@dataclass
+class VerificationPlan:
+    speakers: list[SpeakerPlan]
+    enroll_s: float
+    skipped: list[list[str]] = field(default_factory=list)  # [path or speaker, reason]
+
+    @property
+    def single_recording_speakers(self) -> list[str]:
+        return [p.speaker for p in self.speakers if p.single_recording]
+
+
+def plan_speaker(
+    speaker: str, recordings: Sequence[str], speech: Sequence[np.ndarray], enroll_s: float,
+    sample_rate: int = SAMPLE_RATE,
+) -> SpeakerPlan:
+    """Split a speaker's speech (one wave per recording, in order) into enrollment and test.
+
+    Enrollment takes speech from the first recordings until ``enroll_s`` seconds; the
+    recording where that is reached is used for enrollment only (its rest is discarded), and
+    the last recording is always kept for testing, so enrollment and test never share a
+    recording. A speaker with one recording enrolls on its first ``enroll_s`` seconds and is
+    tested on the rest of it (``single_recording=True``).
+    """
+    need = int(round(enroll_s * sample_rate))
+    if len(recordings) == 1:
+        w = speech[0]
+        return SpeakerPlan(speaker, [recordings[0]], [w[:need]], [recordings[0]], [w[need:]],
+                           single_recording=True)
+    enroll_r, enroll_w = [], []
+    got = 0
+    k = 0
+    while k < len(recordings) - 1 and got < need:
+        piece = speech[k][: need - got]
+        enroll_r.append(recordings[k])
+        enroll_w.append(piece)
+        got += len(piece)
+        k += 1
+    return SpeakerPlan(speaker, enroll_r, enroll_w, list(recordings[k:]), list(speech[k:]))
+
+
+def build_plan(
+    recordings: dict[str, list[Recording]],
+    *,
+    enroll_s: float = 10.0,
+    vad_aggressiveness: int = 2,
+    min_enroll_s: float = 1.0,
+) -> VerificationPlan:
+    """Load every recording (load_audio -> remove_silence) and plan each speaker.
+
+    Unreadable or speechless files are skipped (listed in ``skipped``); a speaker with less
+    than ``min_enroll_s`` of enrollment speech is skipped too.
+    """
+    from voxgate.core.audio import load_audio
+    from voxgate.core.errors import AudioError
+    from voxgate.core.vad import remove_silence
+
+    plans: list[SpeakerPlan] = []
+    skipped: list[list[str]] = []
+    for spk, recs in recordings.items():
+        names, waves = [], []
+        for r in recs:
+            try:
+                wave = load_audio(r.path, SAMPLE_RATE)
+                speech = remove_silence(wave, SAMPLE_RATE, vad_aggressiveness, path=r.path)
+            except AudioError as exc:
+                skipped.append([str(r.path), exc.reason])
+                continue
+            names.append(str(r.path))
+            waves.append(speech)
+        if not names:
+            skipped.append([spk, "no readable speech"])
+            continue
+        plan = plan_speaker(spk, names, waves, enroll_s)
+        if plan.enroll_speech_s < min_enroll_s:
+            skipped.append([spk, f"only {plan.enroll_speech_s:.2f} s of enrollment speech"])
+            continue
+        plans.append(plan)
+    return VerificationPlan(plans, enroll_s, skipped)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A test segment: ``length_s`` seconds of speech of ``recording`` from ``start_s``
+    (seconds into that recording's speech-only signal)."""
+
+    speaker: str
+    recording: str
+    start_s: float
+    wave: np.ndarray = field(repr=False, compare=False)
+
+
+def test_segments(plan: VerificationPlan, length_s: float) -> list[Segment]:
+    """Non-overlapping ``length_s``-second segments of every test recording (leftovers dropped)."""
+    n = int(round(length_s * SAMPLE_RATE))
+    out: list[Segment] = []
+    for sp in plan.speakers:
+        offset = len(sp.enroll_waves[0]) if sp.single_recording else 0
+        for rec, w in zip(sp.test_recordings, sp.test_waves):
+            for k in range(len(w) // n):
+                out.append(Segment(sp.speaker, rec, (offset + k * n) / SAMPLE_RATE,
+                                   w[k * n : (k + 1) * n]))
+    return out
+
+
+def trial_labels(segments: Sequence[Segment], speakers: Sequence[str]) -> np.ndarray:
+    """Genuine mask (S, K) bool: segment s is tested against every profile k."""
+    idx = {s: k for k, s in enumerate(speakers)}
+    mask = np.zeros((len(segments), len(speakers)), dtype=bool)
+    for i, seg in enumerate(segments):
+        if seg.speaker in idx:
+            mask[i, idx[seg.speaker]] = True
+    return mask
+
+
+# --------------------------------------------------------------------------------------
+# backends
+# --------------------------------------------------------------------------------------
+
+
+class Backend(Protocol):
+    name: str
+
+    def embed_segments(self, waves: Sequence[np.ndarray]) -> np.ndarray:
+        """One unit embedding per wave: float32 (S, D)."""
+
+    def enroll(self, waves: Sequence[np.ndarray]) -> np.ndarray:
+        """A speaker profile (D,) unit norm from its enrollment speech."""
+
+
+def _unit(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    n = np.linalg.norm(x, axis=axis, keepdims=True)
+    return (x / np.maximum(n, 1e-12)).astype(np.float32)
+
+
+def window_starts(n_samples: int, window: int, hop: int) -> np.ndarray:
+    """Starts of full windows (0, hop, ...); a wave shorter than a window gives [0] (padded)."""
+    if n_samples <= window:
+        return np.zeros(1, dtype=np.int64)
+    return np.arange(0, n_samples - window + 1, hop, dtype=np.int64)
+
+
+def _windows(wave: np.ndarray, window: int, hop: int) -> np.ndarray:
+    starts = window_starts(len(wave), window, hop)
+    out = np.zeros((len(starts), window), dtype=np.float32)
+    for i, s in enumerate(starts):
+        piece = wave[s : s + window]
+        out[i, : len(piece)] = piece
+    return out
+
+
+class VoxgateBackend:
+    """voxgate embeddings: a segment is the renormalised mean of its L2-normalised 1-s window
+    embeddings (hop 0.5 s); a profile is the same over all enrollment windows."""
+
+    name = "voxgate"
+
+    def __init__(self, encoder: Any, window_s: float = 1.0, hop_s: float = 0.5,
+                 batch_size: int = 128):
+        self.encoder = encoder
+        sr = encoder.feature_config.sample_rate
+        self.window = int(round(window_s * sr))
+        self.hop = int(round(hop_s * sr))
+        self.batch_size = batch_size
+
+    def window_embeddings(self, wave: np.ndarray) -> np.ndarray:
+        """Unit embeddings (W, D) of the windows of one wave."""
+        win = _windows(np.asarray(wave, dtype=np.float32), self.window, self.hop)
+        return np.concatenate([
+            self.encoder.embed(win[b : b + self.batch_size])
+            for b in range(0, len(win), self.batch_size)
+        ])
+
+    def embed_segments(self, waves: Sequence[np.ndarray]) -> np.ndarray:
+        if not len(waves):
+            return np.zeros((0, self.encoder.model_config.embed_dim), dtype=np.float32)
+        wins = [_windows(np.asarray(w, dtype=np.float32), self.window, self.hop) for w in waves]
+        counts = [len(w) for w in wins]
+        flat = np.concatenate(wins)
+        emb = np.concatenate([
+            self.encoder.embed(flat[b : b + self.batch_size])
+            for b in range(0, len(flat), self.batch_size)
+        ])
+        out, pos = [], 0
+        for c in counts:
+            out.append(_unit(emb[pos : pos + c]).mean(axis=0))
+            pos += c
+        return _unit(np.stack(out))
+
+    def enroll(self, waves: Sequence[np.ndarray]) -> np.ndarray:
+        emb = np.concatenate([self.window_embeddings(w) for w in waves if len(w)])
+        return _unit(_unit(emb).mean(axis=0))
+
+
+class ResemblyzerBackend:
+    """Resemblyzer's pretrained GE2E encoder (benchmark only; imported lazily).
+
+    Segment: ``embed_utterance(preprocess_wav(wave))``; profile: normalised mean of the
+    partial embeddings over all enrollment speech.
+    """
+
+    name = "resemblyzer"
+
+    def __init__(self, device: str = "cpu"):
+        try:
+            from resemblyzer import VoiceEncoder, preprocess_wav
+        except ImportError as exc:
+            raise DatasetError(
+                "the resemblyzer backend needs the benchmark dependency: "
+                "pip install 'voxgate[bench]' (or pip install resemblyzer)"
+            ) from exc
+        self._pre = preprocess_wav
+        self.encoder = VoiceEncoder(device, verbose=False)
+
+    def _prep(self, wave: np.ndarray) -> np.ndarray:
+        w = self._pre(np.asarray(wave, dtype=np.float32))
+        # its own silence trimming may eat a short, already speech-only segment
+        return w if len(w) >= SAMPLE_RATE // 2 else np.asarray(wave, dtype=np.float32)
+
+    def embed_segments(self, waves: Sequence[np.ndarray]) -> np.ndarray:
+        if not len(waves):
+            return np.zeros((0, 256), dtype=np.float32)
+        return _unit(np.stack([self.encoder.embed_utterance(self._prep(w)) for w in waves]))
+
+    def enroll(self, waves: Sequence[np.ndarray]) -> np.ndarray:
+        partials = []
+        for w in waves:
+            if len(w):
+                _, parts, _ = self.encoder.embed_utterance(self._prep(w), return_partials=True)
+                partials.append(parts)
+        return _unit(_unit(np.concatenate(partials)).mean(axis=0))
+
+
+def make_backend(name: str, model_path: str | Path | None = None, device: str | None = None) -> Backend:
+    """"voxgate" (needs ``model_path``, default: the shipped model) or "resemblyzer"."""
+    if name == "voxgate":
+        from voxgate.core.inference import SpeakerEncoder
+
+        return VoxgateBackend(SpeakerEncoder.from_checkpoint(model_path, device=device))
+    if name == "resemblyzer":
+        return ResemblyzerBackend(device or "cpu")
+    raise DatasetError(f"unknown backend {name!r}; known: voxgate, resemblyzer")
+
+
+# --------------------------------------------------------------------------------------
+# scoring
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Trials:
+    """Scores of every test segment (S) against every profile (K) for one test length."""
+
+    length_s: float
+    speakers: list[str]  # profile order
+    segments: list[Segment]
+    scores: np.ndarray  # (S, K) cosine
+    genuine_mask: np.ndarray  # (S, K) bool
+
+    @property
+    def genuine(self) -> np.ndarray:
+        return self.scores[self.genuine_mask]
+
+    @property
+    def impostor(self) -> np.ndarray:
+        return self.scores[~self.genuine_mask]
+
+
+def score_plan(
+    plan: VerificationPlan, backend: Backend, lengths_s: Sequence[float] = (1.0, 3.0)
+) -> dict[float, Trials]:
+    """Enroll every speaker of ``plan`` and score all test segments of each length."""
+    speakers = [sp.speaker for sp in plan.speakers]
+    profiles = np.stack([backend.enroll(sp.enroll_waves) for sp in plan.speakers])
+    out: dict[float, Trials] = {}
+    for t in lengths_s:
+        segs = test_segments(plan, t)
+        emb = backend.embed_segments([s.wave for s in segs])
+        scores = emb @ profiles.T if len(segs) else np.zeros((0, len(speakers)), np.float32)
+        out[float(t)] = Trials(float(t), speakers, segs, scores, trial_labels(segs, speakers))
+    return out
+
+
+def trials_metrics(trials: Trials) -> dict[str, Any]:
+    """EER, minDCF(0.01), FRR at FAR 1 %, counts (plain floats; None when undefined)."""
+    from voxgate.core import metrics as M
+
+    gen, imp = trials.genuine, trials.impostor
+    out: dict[str, Any] = {
+        "test_s": trials.length_s,
+        "n_speakers": len({s.speaker for s in trials.segments}),
+        "n_profiles": len(trials.speakers),
+        "n_segments": len(trials.segments),
+        "n_genuine": int(len(gen)),
+        "n_impostor": int(len(imp)),
+        "n_trials": int(len(gen) + len(imp)),
+    }
+    if len(gen) and len(imp):
+        e, et = M.eer(gen, imp)
+        d, dt = M.min_dcf(gen, imp, p_target=0.01)
+        frr, ft = M.frr_at_far(gen, imp, 0.01)
+        out.update(eer=e, eer_threshold=et, min_dcf=d, min_dcf_threshold=dt,
+                   **{"frr_at_far_1%": frr, "threshold_at_far_1%": ft},
+                   mean_genuine=float(gen.mean()), mean_impostor=float(imp.mean()))
+    else:
+        out.update(eer=None, min_dcf=None, **{"frr_at_far_1%": None})
+    return out
+
+
+def evaluate_verification(
+    source: str | Path,
+    *,
+    model_path: str | Path | None = None,
+    backend: str | Backend = "voxgate",
+    enroll_s: float = 10.0,
+    test_s: Sequence[float] = (1.0, 3.0),
+    subsets: Sequence[str] | None = None,
+    speakers: Sequence[str] | None = None,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """Open-set verification on the speakers of ``source`` (folder or manifest CSV).
+
+    Returns plain JSON: per test length EER, minDCF(0.01), FRR at FAR 1 %, speaker and trial
+    counts; the speakers with a single recording are listed (enrolled and tested on
+    different parts of that one recording).
+    """
+    be = make_backend(backend, model_path, device) if isinstance(backend, str) else backend
+    recs = collect_recordings(source, subsets=subsets, speakers=speakers)
+    plan = build_plan(recs, enroll_s=enroll_s)
+    if len(plan.speakers) < 2:
+        raise DatasetError(f"{source}: open-set verification needs at least 2 usable speakers")
+    scored = score_plan(plan, be, test_s)
+    single = plan.single_recording_speakers
+    result: dict[str, Any] = {
+        "source": str(source),
+        "subsets": list(subsets) if subsets else None,
+        "backend": be.name,
+        "model": str(model_path) if be.name == "voxgate" and model_path else None,
+        "enroll_s": float(enroll_s),
+        "n_speakers": len(plan.speakers),
+        "enroll_speech_s_mean": float(np.mean([p.enroll_speech_s for p in plan.speakers])),
+        "single_recording_speakers": single,
+        "note": (
+            f"{len(single)} speaker(s) have a single recording: enrolled on its first "
+            f"{enroll_s:g} s of speech and tested on the rest of it" if single else
+            "enrollment and test always come from different recordings"
+        ),
+        "skipped": plan.skipped,
+        "by_length": {f"{t:g}s": trials_metrics(tr) for t, tr in scored.items()},
+    }
+    if be.name == "voxgate":
+        enc = getattr(be, "encoder", None)
+        result["model_fingerprint"] = getattr(enc, "fingerprint", None)
+    return result
+
+
+# --------------------------------------------------------------------------------------
+# embeddings export
+# --------------------------------------------------------------------------------------
+
+
+def _speech_positions(wave: np.ndarray, sample_rate: int, aggressiveness: int) -> np.ndarray:
+    """Sample indices (M,) into ``wave`` of its speech frames, in order (as remove_silence)."""
+    from voxgate.core.vad import VoiceActivityDetector
+
+    det = VoiceActivityDetector(sample_rate, aggressiveness)
+    flags = det.frame_flags(np.asarray(wave, dtype=np.float32))
+    fs = det.frame_samples
+    frames = np.flatnonzero(flags)
+    return (frames[:, None] * fs + np.arange(fs)[None, :]).reshape(-1)
+
+
+def embed_files(
+    encoder: Any,
+    paths: Sequence[str | Path],
+    *,
+    per_window: bool = False,
+    window_s: float = 1.0,
+    hop_s: float = 0.5,
+    vad_aggressiveness: int = 2,
+) -> dict[str, np.ndarray]:
+    """Embeddings of audio files (speech only, 1-s windows with ``hop_s`` hop).
+
+    Per file: ``names`` (F,) str, ``embeddings`` float32 (F, D) (renormalised mean of unit
+    window embeddings), ``n_windows`` (F,). With ``per_window``: ``embeddings`` (W, D) one
+    per window, ``file_index`` (W,) and ``window_starts`` (W,) seconds in the original file.
+    Files without speech raise TooShortError.
+    """
+    from voxgate.core.audio import load_audio
+    from voxgate.core.errors import TooShortError
+
+    sr = encoder.feature_config.sample_rate
+    be = VoxgateBackend(encoder, window_s, hop_s)
+    names, embs, n_windows, file_index, starts = [], [], [], [], []
+    for i, p in enumerate(paths):
+        wave = load_audio(p, sr)
+        pos = _speech_positions(wave, sr, vad_aggressiveness)
+        if pos.size == 0:
+            raise TooShortError(p, "no speech found (silence removal left nothing)")
+        speech = wave[pos]
+        emb = be.window_embeddings(speech)
+        names.append(str(p))
+        n_windows.append(len(emb))
+        if per_window:
+            embs.append(emb)
+            file_index.append(np.full(len(emb), i))
+            st = window_starts(len(speech), be.window, be.hop)
+            starts.append(pos[st] / sr)
+        else:
+            embs.append(_unit(_unit(emb).mean(axis=0))[None])
+    out = {
+        "names": np.array(names),
+        "embeddings": np.concatenate(embs).astype(np.float32),
+        "n_windows": np.array(n_windows, dtype=np.int64),
+    }
+    if per_window:
+        out["file_index"] = np.concatenate(file_index).astype(np.int64)
+        out["window_starts"] = np.concatenate(starts).astype(np.float64)
+    return out
