@@ -258,7 +258,9 @@ def load_checkpoint(
     try:
         model.load_state_dict(ckpt["model_state"], strict=True)
     except (RuntimeError, TypeError, AttributeError) as exc:
-        raise CheckpointError(f"{path}: weights do not match the stored model config: {exc}") from exc
+        raise CheckpointError(
+            f"{path}: weights do not match the stored model config: {exc}"
+        ) from exc
     model.to(map_location).eval()
     meta = {k: v for k, v in ckpt.items() if k != "model_state"}
     return model, meta

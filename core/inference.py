@@ -75,7 +75,9 @@ class SpeakerEncoder:
         try:
             self.feature_config = FeatureConfig.from_dict(meta["feature_config"])
         except (KeyError, ConfigError) as exc:
-            raise CheckpointError(f"checkpoint metadata has no valid feature_config: {exc}") from exc
+            raise CheckpointError(
+                f"checkpoint metadata has no valid feature_config: {exc}"
+            ) from exc
         self.model_config: ModelConfig = model.config
         if self.feature_config.n_mels != self.model_config.n_mels:
             raise CheckpointError(
@@ -162,7 +164,9 @@ class SpeakerEncoder:
         """Waveforms (B, N) (or (N,), treated as B = 1) -> float32 (B, D), each row unit norm."""
         return self.embed_features(self.features(waves), batch_size=batch_size)
 
-    def embed_features(self, feats: torch.Tensor | np.ndarray, *, batch_size: int = 64) -> np.ndarray:
+    def embed_features(
+        self, feats: torch.Tensor | np.ndarray, *, batch_size: int = 64
+    ) -> np.ndarray:
         """Log-mel (B, T, M) dB (from :meth:`features`) -> float32 (B, D), unit norm."""
         feats = torch.as_tensor(feats)
         if feats.dim() == 2:
@@ -179,9 +183,7 @@ class SpeakerEncoder:
 
     # -- scores ------------------------------------------------------------------------------
 
-    def score(
-        self, waves: np.ndarray | torch.Tensor, head: str, mc_passes: int = 0
-    ) -> ScoreResult:
+    def score(self, waves: np.ndarray | torch.Tensor, head: str, mc_passes: int = 0) -> ScoreResult:
         """Closed-set head probabilities of each window (see :class:`ScoreResult`)."""
         if head not in self.heads:
             raise ConfigError(f"unknown head {head!r}; this model has {list(self.heads)}")

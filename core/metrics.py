@@ -196,9 +196,7 @@ def classification_report(
     }
 
 
-def top_k_accuracy(
-    scores: np.ndarray, y_true: Sequence[int] | np.ndarray, k: int = 1
-) -> float:
+def top_k_accuracy(scores: np.ndarray, y_true: Sequence[int] | np.ndarray, k: int = 1) -> float:
     """Fraction of rows whose true class is among the k highest scores. scores: (B, C)."""
     s = np.asarray(scores, dtype=np.float64)
     if s.ndim != 2:

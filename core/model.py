@@ -46,7 +46,9 @@ class ModelConfig:
     aam_scale: float = 30.0
 
     def __post_init__(self) -> None:
-        if not self.channels or any(int(c) <= 0 for c in self.channels):
+        if not self.channels or any(
+            not isinstance(c, int) or isinstance(c, bool) or c <= 0 for c in self.channels
+        ):
             raise ConfigError(f"ModelConfig.channels must be positive ints, got {self.channels!r}")
         pool = 2 ** len(self.channels)
         if self.n_mels <= 0 or self.n_mels % pool:
@@ -68,8 +70,17 @@ class ModelConfig:
         if len(set(names)) != len(names):
             raise ConfigError(f"ModelConfig.heads: duplicate head names {names}")
         for head in self.heads:
-            if len(head) != 2 or not isinstance(head[0], str) or int(head[1]) < 2:
-                raise ConfigError(f"ModelConfig.heads: expected (name, n_classes >= 2), got {head!r}")
+            ok = (
+                len(head) == 2
+                and isinstance(head[0], str)
+                and isinstance(head[1], int)
+                and not isinstance(head[1], bool)
+                and head[1] >= 2
+            )
+            if not ok:
+                raise ConfigError(
+                    f"ModelConfig.heads: expected (name, n_classes >= 2), got {head!r}"
+                )
 
     @property
     def cnn_out_dim(self) -> int:
@@ -105,12 +116,16 @@ class ModelConfig:
             if not isinstance(heads, (list, tuple)) or not all(
                 isinstance(h, (list, tuple)) and len(h) == 2 for h in heads
             ):
-                raise ConfigError(f"ModelConfig.heads: expected [[name, n_classes], ...], got {heads!r}")
+                raise ConfigError(
+                    f"ModelConfig.heads: expected [[name, n_classes], ...], got {heads!r}"
+                )
             data["heads"] = tuple((h[0], h[1]) for h in heads)
         return dataclass_from_dict(cls, data)
 
 
-def length_mask(lengths: torch.Tensor | None, t_max: int, device: torch.device) -> torch.Tensor | None:
+def length_mask(
+    lengths: torch.Tensor | None, t_max: int, device: torch.device
+) -> torch.Tensor | None:
     """Bool (B, t_max), True on valid frames; None when ``lengths`` is None."""
     if lengths is None:
         return None
@@ -196,8 +211,13 @@ class AAMSoftmax(nn.Module):
     """
 
     def __init__(
-        self, embed_dim: int, n_classes: int, margin: float = 0.25, scale: float = 30.0,
-        *, easy_margin: bool = False,
+        self,
+        embed_dim: int,
+        n_classes: int,
+        margin: float = 0.25,
+        scale: float = 30.0,
+        *,
+        easy_margin: bool = False,
     ):
         super().__init__()
         self.n_classes = n_classes
@@ -214,7 +234,9 @@ class AAMSoftmax(nn.Module):
     def cosine(self, emb: torch.Tensor) -> torch.Tensor:
         """emb: (B, D) -> float32 cosines (B, C) in [-1, 1]."""
         with torch.autocast(device_type=emb.device.type, enabled=False):
-            return F.linear(F.normalize(emb.float(), dim=1), F.normalize(self.weight.float(), dim=1))
+            return F.linear(
+                F.normalize(emb.float(), dim=1), F.normalize(self.weight.float(), dim=1)
+            )
 
     def forward(self, emb: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """emb (B, D), labels (B,) long or None -> float32 logits (B, C)."""
@@ -277,7 +299,9 @@ class SpeakerNet(nn.Module):
             return None
         lengths = torch.as_tensor(lengths, device=feats.device).long()
         if lengths.shape != (feats.shape[0],):
-            raise ValueError(f"lengths must have shape ({feats.shape[0]},), got {tuple(lengths.shape)}")
+            raise ValueError(
+                f"lengths must have shape ({feats.shape[0]},), got {tuple(lengths.shape)}"
+            )
         return lengths.clamp(1, feats.shape[1])
 
     def cnn(self, feats: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
@@ -305,7 +329,9 @@ class SpeakerNet(nn.Module):
         if lengths is not None and bool((lengths < t_max).any()):
             # The GRU's weights are float32; under CPU autocast its input may be bfloat16.
             packed = pack_padded_sequence(
-                h.to(self.gru.weight_ih_l0.dtype), lengths.cpu(), batch_first=True,
+                h.to(self.gru.weight_ih_l0.dtype),
+                lengths.cpu(),
+                batch_first=True,
                 enforce_sorted=False,
             )
             out, _ = self.gru(packed)

@@ -169,9 +169,13 @@ class ProfileStore:
             return self._load(path)
         except FileNotFoundError:
             known = ", ".join(p.name for p in self.list()) or "none"
-            raise ProfileError(f"no voice profile named {name!r} in {self.root} (known: {known})")
+            raise ProfileError(
+                f"no voice profile named {name!r} in {self.root} (known: {known})"
+            ) from None
 
-    def save(self, profile: Profile, *, audio: np.ndarray | None = None, sample_rate: int = 16000) -> Path:
+    def save(
+        self, profile: Profile, *, audio: np.ndarray | None = None, sample_rate: int = 16000
+    ) -> Path:
         """Write ``profile`` atomically (tmp file + os.replace, mode 0600); returns its path.
 
         audio: float32 (N,) enrollment speech to keep beside it as a WAV (only when the user

@@ -309,7 +309,9 @@ class MicrophoneSource(AudioSource):
         if self.stream_rate != PIPELINE_RATE:
             import soxr
 
-            self._resampler = soxr.ResampleStream(self.stream_rate, PIPELINE_RATE, 1, dtype="float32")
+            self._resampler = soxr.ResampleStream(
+                self.stream_rate, PIPELINE_RATE, 1, dtype="float32"
+            )
         try:
             stream.start()
         except Exception as exc:
@@ -322,8 +324,10 @@ class MicrophoneSource(AudioSource):
     def read(self, timeout_s: float = 0.1) -> np.ndarray | None:
         """Next block, float32 (n,) at 16 kHz, or None when none arrived within ``timeout_s``."""
         try:
-            block = self._queue.get(timeout=max(0.0, timeout_s)) if timeout_s > 0 else (
-                self._queue.get_nowait()
+            block = (
+                self._queue.get(timeout=max(0.0, timeout_s))
+                if timeout_s > 0
+                else (self._queue.get_nowait())
             )
         except queue.Empty:
             if self._running:

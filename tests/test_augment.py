@@ -99,7 +99,7 @@ def test_vtlp_moves_a_tone_by_alpha_and_keeps_shape():
     for alpha in (0.9, 1.1):
         y = vtlp(x, alpha)
         assert y.shape == x.shape and y.dtype == np.float32
-        assert peak_hz(y) == pytest.approx(1000.0 * alpha, abs=20.0)
+        assert peak_hz(y) == pytest.approx(1000.0 * alpha, abs=3.0)
     np.testing.assert_allclose(vtlp(x, 1.0), x)
 
 

@@ -23,7 +23,12 @@ from voxgate.core.errors import CheckpointError
 from voxgate.core.model import ModelConfig, SpeakerNet
 
 TINY = ModelConfig(
-    n_mels=16, channels=(4, 8, 8), se_reduction=2, gru_hidden=16, attention_dim=8, embed_dim=12,
+    n_mels=16,
+    channels=(4, 8, 8),
+    se_reduction=2,
+    gru_hidden=16,
+    attention_dim=8,
+    embed_dim=12,
     heads=(("authentication", 2),),
 )
 FEAT = FeatureConfig(n_mels=16, n_fft=512, hop_length=160)
@@ -61,8 +66,18 @@ def test_round_trip_rebuilds_identical_model(tmp_path: Path) -> None:
     raw = torch.load(path, weights_only=True)  # plain types only
     assert raw["schema_version"] == SCHEMA_VERSION
     assert set(raw) == {
-        "schema_version", "model_config", "feature_config", "mode", "labels", "authorized",
-        "threshold", "calibration", "metrics", "train_config", "data_fingerprint", "model_state",
+        "schema_version",
+        "model_config",
+        "feature_config",
+        "mode",
+        "labels",
+        "authorized",
+        "threshold",
+        "calibration",
+        "metrics",
+        "train_config",
+        "data_fingerprint",
+        "model_state",
         "created",
     }
     assert raw["metrics"]["val"]["macro_f1"] == pytest.approx(0.75)

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import SR, tone, voiced, white_noise
 
+from conftest import SR, tone, voiced, white_noise
 from voxgate.core.checkpoint import load_checkpoint, save_checkpoint
 from voxgate.core.config import FeatureConfig
 from voxgate.core.errors import CheckpointError, ConfigError, InvalidSamplesError, ProfileError
@@ -18,7 +18,12 @@ from voxgate.core.model import ModelConfig
 
 FEAT = FeatureConfig(n_mels=16, n_fft=512, hop_length=160)
 TINY = ModelConfig(
-    n_mels=16, channels=(4, 8, 8), se_reduction=2, gru_hidden=16, attention_dim=8, embed_dim=12,
+    n_mels=16,
+    channels=(4, 8, 8),
+    se_reduction=2,
+    gru_hidden=16,
+    attention_dim=8,
+    embed_dim=12,
     heads=(("authentication", 2), ("identification", 3)),
 )
 
@@ -120,10 +125,17 @@ def test_verify(enc: SpeakerEncoder, waves: np.ndarray) -> None:
 def test_from_checkpoint_round_trip(tmp_path: Path, enc: SpeakerEncoder, waves: np.ndarray) -> None:
     path = tmp_path / "m.pt"
     save_checkpoint(
-        path, enc.model, feature_config=FEAT, mode="both",
+        path,
+        enc.model,
+        feature_config=FEAT,
+        mode="both",
         labels={"authentication": ["outsider", "authorized"], "identification": ["a", "b", "c"]},
-        authorized=["a"], threshold=0.61, calibration={"target_far": 0.01}, metrics={},
-        train_config={}, data_fingerprint="x",
+        authorized=["a"],
+        threshold=0.61,
+        calibration={"target_far": 0.01},
+        metrics={},
+        train_config={},
+        data_fingerprint="x",
     )
     loaded = SpeakerEncoder.from_checkpoint(path, device="cpu")
     assert loaded.threshold == pytest.approx(0.61) and loaded.calibrated

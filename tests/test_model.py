@@ -36,7 +36,12 @@ def test_config_defaults_are_the_reports() -> None:
     cfg = ModelConfig()
     assert cfg.channels == (32, 64, 128) and cfg.cnn_out_dim == 1024
     assert cfg.pooled_dim == 1024 and cfg.embed_dim == 256
-    assert (cfg.mc_dropout, cfg.gru_dropout, cfg.aam_margin, cfg.aam_scale) == (0.3, 0.2, 0.25, 30.0)
+    assert (cfg.mc_dropout, cfg.gru_dropout, cfg.aam_margin, cfg.aam_scale) == (
+        0.3,
+        0.2,
+        0.25,
+        30.0,
+    )
 
 
 def test_config_round_trip_and_strictness() -> None:
@@ -49,6 +54,10 @@ def test_config_round_trip_and_strictness() -> None:
         ModelConfig(n_mels=20)  # not a multiple of 8
     with pytest.raises(ConfigError):
         ModelConfig(heads=(("a", 2), ("a", 3)))
+    with pytest.raises(ConfigError):
+        ModelConfig.from_dict({**d, "heads": [["a", 2.5]]})
+    with pytest.raises(ConfigError):
+        ModelConfig.from_dict({**d, "channels": [4, "8", 8]})
 
 
 def test_shapes_and_unit_norm() -> None:

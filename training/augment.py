@@ -147,9 +147,11 @@ def vtlp(
 ) -> np.ndarray:
     """Vocal-tract length perturbation of a waveform: float32 (N,) -> float32 (N,).
 
-    The STFT magnitude is warped along frequency (content at f moves to ``vtlp_warp(f)``,
-    alpha > 1 raises formants) and resynthesised by inverse STFT with the original phase.
-    Done on the waveform because ``log_mel`` (the one feature function) has no warp hook.
+    The STFT is warped along frequency (content at f moves to ``vtlp_warp(f)``; alpha > 1
+    raises formants and pitch) and resynthesised by inverse STFT. Magnitudes are interpolated
+    at each bin's pre-image; phases are re-accumulated from the warped instantaneous
+    frequencies (a phase vocoder), so a partial really lands at the warped frequency. Done on
+    the waveform because ``log_mel`` (the one feature function) has no warp hook.
     """
     import torch
 
@@ -158,19 +160,26 @@ def vtlp(
     if alpha == 1.0 or n == 0:
         return np.asarray(wave, dtype=np.float32).copy()
     window = torch.hann_window(n_fft, dtype=torch.float32)
-    spec = torch.stft(x, n_fft, hop, window=window, center=True, return_complex=True)
-    mag = spec.abs().numpy()  # (F, T)
-    phase = torch.angle(spec)
-    freqs = np.linspace(0.0, sample_rate / 2.0, mag.shape[0])
-    warped = vtlp_warp(freqs, alpha, sample_rate)  # where each source bin lands (monotone)
-    # out(g) = in(w^-1(g)): interpolate source magnitudes at the pre-image of each bin.
-    src = np.interp(freqs, warped, freqs)
-    idx = src / freqs[1]
-    lo = np.clip(np.floor(idx).astype(int), 0, mag.shape[0] - 1)
-    hi = np.clip(lo + 1, 0, mag.shape[0] - 1)
-    w = (idx - lo)[:, None]
+    spec = torch.stft(x, n_fft, hop, window=window, center=True, return_complex=True).numpy()
+    mag, phase = np.abs(spec), np.angle(spec)  # (F, T)
+    n_bins = mag.shape[0]
+    freqs = np.linspace(0.0, sample_rate / 2.0, n_bins)
+    # out(g) = in(w^-1(g)): fractional source bin of each output bin.
+    src = np.interp(freqs, vtlp_warp(freqs, alpha, sample_rate), freqs) / freqs[1]
+    lo = np.clip(np.floor(src).astype(int), 0, n_bins - 1)
+    hi = np.clip(lo + 1, 0, n_bins - 1)
+    w = (src - lo)[:, None]
     new_mag = (1.0 - w) * mag[lo] + w * mag[hi]
-    new_spec = torch.polar(torch.from_numpy(new_mag.astype(np.float32)), phase)
+    # Instantaneous frequency (rad/sample) of every source bin, from frame-to-frame phase steps.
+    omega = 2.0 * np.pi * np.arange(n_bins) / n_fft
+    dphi = np.diff(phase, axis=1) - hop * omega[:, None]
+    dphi = (dphi + np.pi) % (2.0 * np.pi) - np.pi
+    inst = omega[:, None] + dphi / hop  # (F, T-1)
+    near = np.clip(np.round(src).astype(int), 0, n_bins - 1)
+    inst_hz = np.clip(inst[near] * sample_rate / (2.0 * np.pi), 0.0, sample_rate / 2.0)
+    warped = vtlp_warp(inst_hz, alpha, sample_rate) * 2.0 * np.pi / sample_rate
+    new_phase = np.concatenate([phase[near, :1], phase[near, :1] + np.cumsum(hop * warped, axis=1)], axis=1)
+    new_spec = torch.from_numpy((new_mag * np.exp(1j * new_phase)).astype(np.complex64))
     y = torch.istft(new_spec, n_fft, hop, window=window, center=True, length=n)
     return y.numpy().astype(np.float32)
 

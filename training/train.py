@@ -31,6 +31,7 @@ and ``epoch/val_macro_f1`` (no suffix) is the selection metric: the mean of the 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import logging
 import math
@@ -320,9 +321,7 @@ def train_one_epoch(
     n_heads = len(heads)
     sums = torch.zeros(2 + 2 * n_heads, dtype=torch.float64, device=device)  # loss, n, per head
     start, steps = time.perf_counter(), 0
-    for batch in loader:
-        if cfg.max_steps_per_epoch and steps >= cfg.max_steps_per_epoch:
-            break
+    for batch in itertools.islice(loader, cfg.max_steps_per_epoch or None):
         batch = _to_device(batch, device, non_blocking=device.type == "cuda")
         loss, head_losses, logits = train_step(
             module, batch, heads, optimizer, scaler, ctx, cfg.grad_clip
@@ -391,9 +390,7 @@ def evaluate_epoch(
     y_pred = {h.name: [] for h in heads}
     loss_sum = {h.name: 0.0 for h in heads}
     spreads = {h.name: [] for h in heads}
-    for i, batch in enumerate(loader):
-        if max_batches and i >= max_batches:
-            break
+    for i, batch in enumerate(itertools.islice(loader, max_batches or None)):
         batch = _to_device(batch, device, non_blocking=device.type == "cuda")
         feats, lengths = batch["features"], batch["lengths"]
         with ctx:

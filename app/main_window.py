@@ -1,0 +1,608 @@
+"""The main window: input, enroll/authenticate/stop, profiles, live plots and the decision."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from voxgate.core.errors import VoxgateError
+from voxgate.core.events import DecisionEvent, EnrollProgressEvent, StatusEvent
+
+from .confidence_plot import ConfidencePlot
+from .decision_banner import DecisionBanner
+from .enroll_dialog import EnrollDialog, audio_file_filter
+from .input_panel import InputPanel
+from .profile_list import ProfileList
+from .scoring_panel import ScoringPanel
+from .settings import Settings
+from .spectrogram_view import SpectrogramView
+from .worker import PipelineWorker, WorkerHandle
+
+UNTRAINED_NOTE = "no trained model: results are meaningless; load one (Model → Load model…)"
+PROFILE_MODES = ("authentication", "identification")
+HEAD_MODES = ("authentication", "identification")  # trained heads the pipeline can score
+
+
+def model_display_name(encoder: Any) -> str:
+    """File name of the loaded checkpoint, or "untrained"."""
+    path = encoder.meta.get("path") if hasattr(encoder, "meta") else None
+    return Path(path).name if path else "untrained"
+
+
+def _make_mic_source(device: int | None) -> Any:
+    from voxgate.core.sources import MicrophoneSource
+
+    return MicrophoneSource(device)
+
+
+def _make_file_source(paths: list[str], realtime: bool) -> Any:
+    """A FileSource over one file, or over several concatenated (runs on the worker thread)."""
+    import numpy as np
+
+    from voxgate.core.audio import load_audio
+    from voxgate.core.sources import FileSource
+
+    if len(paths) == 1:
+        return FileSource(paths[0], realtime=realtime)
+    wave = np.concatenate([load_audio(p) for p in paths])
+    return FileSource(wave, realtime=realtime, name=f"{len(paths)} recordings")
+
+
+def _enroll_job(name: str, authorized: bool, pipeline: Any, source: Any):
+    return pipeline.enroll(source, name, authorized=authorized)
+
+
+def _run_job(pipeline: Any, source: Any):
+    return pipeline.run(source)
+
+
+class MainWindow(QMainWindow):
+    """A thin view over core/: all audio and model work runs in a :class:`PipelineWorker`.
+
+    encoder: a ``SpeakerEncoder``; store: a ``ProfileStore``; settings: :class:`Settings`.
+    file_realtime: play recordings at real-time pace (False in tests: as fast as possible).
+    list_devices: ``core.sources.list_input_devices`` unless given.
+    """
+
+    job_finished = Signal()
+    stream_time = Signal(float)  # stream seconds of the latest event (for scripted screenshots)
+
+    def __init__(
+        self,
+        encoder: Any,
+        store: Any,
+        settings: Settings,
+        *,
+        file_realtime: bool = True,
+        list_devices: Callable[[], list[Any]] | None = None,
+        parent: QWidget | None = None,
+    ):
+        super().__init__(parent)
+        self.encoder = encoder
+        self.store = store
+        self.settings = settings
+        self.file_realtime = file_realtime
+        self.job: WorkerHandle | None = None
+        self.job_kind: str | None = None  # "authenticate" | "enroll"
+        self.last_error: str | None = None
+        self.enroll_dialog: EnrollDialog | None = None
+        self.retrain_dialog: Any = None
+        self.dataset_dialog: Any = None
+        if list_devices is None:
+            from voxgate.core.sources import list_input_devices as list_devices
+        self.setWindowTitle("voxgate")
+        self.resize(1200, 760)
+        self._build(list_devices)
+        self._build_menus()
+        self._apply_encoder()
+        self.input_panel.refresh(settings.get("input_device"))
+        self._update_buttons()
+
+    # ------------------------------------------------------------------ layout
+    def _build(self, list_devices: Callable[[], list[Any]]) -> None:
+        self.input_panel = InputPanel(list_devices, self)
+        self.input_panel.authenticate_file_requested.connect(self.choose_file_to_authenticate)
+        self.input_panel.message.connect(lambda text: self.statusBar().showMessage(text))
+
+        self.enroll_button = QPushButton("Enroll…", self)
+        self.enroll_button.setObjectName("enrollButton")
+        self.auth_button = QPushButton("Authenticate", self)
+        self.auth_button.setObjectName("primaryButton")
+        self.stop_button = QPushButton("Stop", self)
+        self.stop_button.setObjectName("stopButton")
+        self.enroll_button.clicked.connect(lambda: self.open_enroll_dialog())
+        self.auth_button.clicked.connect(self.start_authentication)
+        self.stop_button.clicked.connect(self.stop)
+        self.enroll_progress = QProgressBar(self)
+        self.enroll_progress.setRange(0, 100)
+        self.enroll_progress.setFormat("enrolling %p %")
+        self.enroll_feedback = QLabel(self)
+        self.enroll_feedback.setObjectName("hint")
+        self.enroll_feedback.setWordWrap(True)
+        controls = QGroupBox("Session", self)
+        buttons = QHBoxLayout()
+        for b in (self.enroll_button, self.auth_button, self.stop_button):
+            buttons.addWidget(b)
+        cl = QVBoxLayout(controls)
+        cl.addLayout(buttons)
+        cl.addWidget(self.enroll_progress)
+        cl.addWidget(self.enroll_feedback)
+        self.enroll_progress.hide()
+        self.enroll_feedback.hide()
+
+        self.scoring_panel = ScoringPanel(self)
+        self.scoring_panel.set_scoring(self.settings.get("scoring"), self.settings.get("mc_passes"))
+        self.scoring_panel.mode_changed.connect(self._on_mode_changed)
+        self.scoring_panel.scoring_changed.connect(self._on_scoring_changed)
+        self.scoring_panel.threshold_changed.connect(self._on_threshold_changed)
+
+        self.profile_list = ProfileList(self.store, self.encoder, self)
+        self.profile_list.reenroll_requested.connect(
+            lambda name, authorized: self.open_enroll_dialog(name=name, authorized=authorized)
+        )
+        self.profile_list.error.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        profiles = QGroupBox("Voice profiles", self)
+        QVBoxLayout(profiles).addWidget(self.profile_list)
+
+        sidebar = QWidget(self)
+        sidebar.setObjectName("sidebar")
+        sl = QVBoxLayout(sidebar)
+        sl.setContentsMargins(12, 12, 12, 12)
+        sl.setSpacing(12)
+        for w in (self.input_panel, controls, self.scoring_panel):
+            sl.addWidget(w)
+        sl.addWidget(profiles, 1)
+        scroll = QScrollArea(self)
+        scroll.setWidget(sidebar)
+        scroll.setWidgetResizable(True)
+        scroll.setMinimumWidth(360)
+        scroll.setMaximumWidth(440)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+
+        self.banner = DecisionBanner(self)
+        self.spectrogram = SpectrogramView(self.encoder.feature_config, parent=self)
+        self.confidence = ConfidencePlot(parent=self)
+        plots = QWidget(self)
+        pl = QVBoxLayout(plots)
+        pl.setContentsMargins(4, 12, 12, 12)
+        pl.setSpacing(10)
+        pl.addWidget(self.banner)
+        pl.addWidget(self._titled("Log-mel spectrogram", self.spectrogram), 3)
+        pl.addWidget(self._titled("Confidence (mean ± MC-dropout std)", self.confidence), 2)
+
+        splitter = QSplitter(self)
+        splitter.addWidget(scroll)
+        splitter.addWidget(plots)
+        splitter.setStretchFactor(1, 1)
+        splitter.setChildrenCollapsible(False)
+        self.setCentralWidget(splitter)
+
+        self.model_label = QLabel(self)
+        self.model_label.setObjectName("modelLabel")
+        self.counters_label = QLabel("blocks 0 · overflows 0 · drops 0", self)
+        self.counters_label.setObjectName("countersLabel")
+        self.statusBar().addPermanentWidget(self.model_label)
+        self.statusBar().addPermanentWidget(self.counters_label)
+
+    def _titled(self, title: str, widget: QWidget) -> QWidget:
+        box = QWidget(self)
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+        label = QLabel(title, box)
+        label.setObjectName("plotTitle")
+        layout.addWidget(label)
+        layout.addWidget(widget, 1)
+        return box
+
+    def _build_menus(self) -> None:
+        def action(menu: Any, text: str, slot: Callable, shortcut: Any = None) -> QAction:
+            act = QAction(text, self)
+            if shortcut is not None:
+                act.setShortcut(shortcut)
+            act.triggered.connect(lambda _checked=False: slot())
+            menu.addAction(act)
+            return act
+
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self.action_auth_file = action(
+            file_menu, "Authenticate a recording…", self.choose_file_to_authenticate, QKeySequence.Open
+        )
+        self.action_enroll_files = action(
+            file_menu, "Enroll from recordings…", lambda: self.open_enroll_dialog(browse=True)
+        )
+        file_menu.addSeparator()
+        self.action_quit = action(file_menu, "Quit", self.close, QKeySequence.Quit)
+        model_menu = bar.addMenu("&Model")
+        self.action_load_model = action(model_menu, "Load model…", self.choose_model)
+        self.action_build_dataset = action(model_menu, "Build dataset…", self.open_dataset_dialog)
+        self.action_retrain = action(model_menu, "Retrain…", self.open_retrain_dialog)
+        model_menu.addSeparator()
+        self.action_settings = action(model_menu, "Settings…", self.open_settings_dialog)
+        help_menu = bar.addMenu("&Help")
+        self.action_about = action(help_menu, "About voxgate", self.show_about)
+        self.action_data_location = action(
+            help_menu, "Where is my data stored?", self.show_data_location
+        )
+
+    # ------------------------------------------------------------------ model
+    def _apply_encoder(self) -> None:
+        enc = self.encoder
+        name = model_display_name(enc)
+        if name == "untrained":
+            self.model_label.setText(f"⚠ {UNTRAINED_NOTE}  ·  device {enc.device.type}")
+            self.model_label.setProperty("warning", True)
+        else:
+            calib = "" if getattr(enc, "calibrated", True) else " (uncalibrated)"
+            self.model_label.setText(f"model {name}{calib}  ·  device {enc.device.type}")
+            self.model_label.setProperty("warning", False)
+        self.model_label.style().unpolish(self.model_label)
+        self.model_label.style().polish(self.model_label)
+        modes = [(m, m.capitalize()) for m in PROFILE_MODES]
+        modes += [(f"head-{h}", f"Trained head: {h}") for h in sorted(enc.heads) if h in HEAD_MODES]
+        self.scoring_panel.set_modes(modes, self.settings.get("mode"))
+        self._apply_threshold_range()
+        self.profile_list.set_encoder(enc)
+
+    def _apply_threshold_range(self) -> None:
+        mode = self.scoring_panel.mode()
+        if mode.startswith("head-"):
+            head = mode[len("head-") :]
+            default = _head_threshold(self.encoder, head)
+            self.scoring_panel.set_threshold_range(0.0, 1.0, default, "probability")
+            self.confidence.set_y_label("score (probability)")
+        else:
+            self.scoring_panel.set_threshold_range(-1.0, 1.0, self.encoder.threshold, "cosine")
+            self.confidence.set_y_label("score (cosine)")
+        self.confidence.set_threshold(self.scoring_panel.effective_threshold())
+
+    def set_encoder(self, encoder: Any, path: str | None = None) -> None:
+        """Switch to another model (stops a running session first)."""
+        self.stop_and_wait()
+        self.encoder = encoder
+        if path is not None:
+            self.settings.set("model_path", str(path))
+        self.spectrogram.feature_config = encoder.feature_config
+        self._apply_encoder()
+        self.statusBar().showMessage(f"loaded {model_display_name(encoder)}", 5000)
+
+    def load_model(self, path: str | Path) -> bool:
+        """Load a checkpoint; on failure say why and keep the current model."""
+        from voxgate.core.inference import SpeakerEncoder
+
+        try:
+            self.setCursor(Qt.CursorShape.WaitCursor)
+            encoder = SpeakerEncoder.from_checkpoint(path)
+        except VoxgateError as exc:
+            self.show_error("Could not load the model", str(exc))
+            return False
+        finally:
+            self.unsetCursor()
+        self.set_encoder(encoder, str(path))
+        return True
+
+    def choose_model(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Load model", "", "voxgate checkpoints (*.pt);;All files (*)"
+        )
+        if path:
+            self.load_model(path)
+
+    # ------------------------------------------------------------------ sessions
+    def pipeline_config(self, **overrides: Any) -> Any:
+        from voxgate.core.pipeline import PipelineConfig
+
+        s = self.settings
+        values = dict(
+            hop_s=s.get("hop_s"),
+            vad_aggressiveness=s.get("vad_aggressiveness"),
+            decision_s=s.get("decision_s"),
+            mc_passes=self.scoring_panel.mc_passes(),
+            threshold=self.scoring_panel.threshold(),
+            mode=self.scoring_panel.mode(),
+        )
+        values.update(overrides)
+        return PipelineConfig(**values)
+
+    @property
+    def running(self) -> bool:
+        return self.job is not None
+
+    def _start(self, kind: str, make_source: Callable[[], Any], job: Callable) -> bool:
+        from voxgate.core.pipeline import Pipeline
+
+        if self.job is not None:
+            self.statusBar().showMessage("stop the current session first", 4000)
+            return False
+        try:
+            pipeline = Pipeline(self.encoder, self.store, self.pipeline_config())
+        except VoxgateError as exc:
+            self.show_error("Cannot start", str(exc))
+            return False
+        worker = PipelineWorker(pipeline, make_source, job)
+        worker.spectrogram.connect(self.spectrogram.push)
+        worker.level.connect(self.input_panel.meter.set_level)
+        worker.score.connect(self.confidence.add)
+        worker.decision.connect(self._on_decision)
+        worker.enroll_progress.connect(self._on_enroll_progress)
+        worker.enrolled.connect(self._on_enrolled)
+        worker.status.connect(self._on_status)
+        worker.failed.connect(self._on_failed)
+        worker.finished.connect(self._on_worker_finished)
+        self.job = WorkerHandle(worker)
+        self.job_kind = kind
+        self.last_error = None
+        self.spectrogram.reset()
+        self.confidence.reset()
+        self.input_panel.meter.reset()
+        self.job.start()
+        self._update_buttons()
+        return True
+
+    def start_authentication(self) -> bool:
+        """Authenticate the chosen input device live."""
+        if not self.input_panel.available:
+            self.statusBar().showMessage(
+                (self.input_panel.error or "no input device") + " — authenticate a recording instead",
+                8000,
+            )
+            return False
+        device = self.input_panel.device_index()
+        self.settings.set("input_device", self.input_panel.device_name())
+        started = self._start("authenticate", functools.partial(_make_mic_source, device), _run_job)
+        if started:
+            self.banner.set_listening()
+            self.statusBar().showMessage(f"listening on {self.input_panel.device_name()}")
+        return started
+
+    def start_file_authentication(self, path: str | Path) -> bool:
+        """Authenticate a recording through the same pipeline (paced per ``file_realtime``)."""
+        make = functools.partial(_make_file_source, [str(path)], self.file_realtime)
+        started = self._start("authenticate", make, _run_job)
+        if started:
+            self.banner.set_listening(f"Authenticating {Path(path).name}")
+            self.statusBar().showMessage(f"authenticating {path}")
+        return started
+
+    def start_enroll(self, name: str, authorized: bool = True, files: list[str] | None = None) -> bool:
+        """Enroll ``name`` from the microphone (files None) or from recordings."""
+        if files:
+            make = functools.partial(_make_file_source, list(files), self.file_realtime)
+        elif self.input_panel.available:
+            make = functools.partial(_make_mic_source, self.input_panel.device_index())
+        else:
+            self.statusBar().showMessage("no input device: enroll from recordings instead", 8000)
+            return False
+        started = self._start("enroll", make, functools.partial(_enroll_job, name, authorized))
+        if started:
+            self.enroll_progress.setValue(0)
+            self.enroll_progress.show()
+            self.enroll_feedback.setText("speak naturally…" if not files else "reading recordings…")
+            self.enroll_feedback.show()
+            self.banner.set_idle(f"Enrolling {name}", "collecting speech")
+        return started
+
+    def stop(self) -> None:
+        """Ask the running session to stop (non-blocking; buttons update when it has)."""
+        if self.job is not None:
+            self.job.stop()
+            self.statusBar().showMessage("stopping…", 2000)
+
+    def stop_and_wait(self, timeout_ms: int = 10000) -> bool:
+        """Stop and join the worker thread (used on close and model switch)."""
+        if self.job is None:
+            return True
+        handle = self.job
+        ok = handle.join(timeout_ms)
+        self._on_worker_finished()
+        return ok
+
+    def _on_worker_finished(self) -> None:
+        handle, self.job = self.job, None
+        if handle is None:
+            return
+        handle.thread.wait(5000)
+        handle.worker.deleteLater()
+        handle.thread.deleteLater()
+        kind, self.job_kind = self.job_kind, None
+        self.spectrogram.redraw()
+        self.confidence.redraw()
+        if kind == "enroll" and self.enroll_progress.value() < 100:
+            self.enroll_feedback.setText(self.last_error or "enrollment stopped")
+        if self.last_error is None:
+            self.statusBar().showMessage("stopped", 4000)
+        self._update_buttons()
+        self.job_finished.emit()
+
+    def _update_buttons(self) -> None:
+        busy = self.job is not None
+        self.enroll_button.setEnabled(not busy)
+        self.auth_button.setEnabled(not busy and self.input_panel.available)
+        self.input_panel.file_button.setEnabled(not busy)
+        self.action_auth_file.setEnabled(not busy)
+        self.action_enroll_files.setEnabled(not busy)
+        self.stop_button.setEnabled(busy)
+
+    # ------------------------------------------------------------------ live config
+    def _update_pipeline(self, **changes: Any) -> None:
+        if self.job is not None:
+            self.job.worker.pipeline.update_config(**changes)
+
+    def _on_mode_changed(self, mode: str) -> None:
+        self.settings.set("mode", mode)
+        self._apply_threshold_range()
+        self._update_pipeline(mode=mode, threshold=None)
+
+    def _on_scoring_changed(self, passes: int) -> None:
+        self.settings.set("scoring", self.scoring_panel.scoring())
+        if passes:
+            self.settings.set("mc_passes", passes)
+        self._update_pipeline(mc_passes=passes)
+
+    def _on_threshold_changed(self, value: float | None) -> None:
+        self.confidence.set_threshold(self.scoring_panel.effective_threshold())
+        self._update_pipeline(threshold=value)
+
+    # ------------------------------------------------------------------ events
+    def _on_decision(self, event: DecisionEvent) -> None:
+        self.banner.set_decision(event)
+        self.stream_time.emit(float(event.t_s))
+
+    def _on_enroll_progress(self, event: EnrollProgressEvent) -> None:
+        self.enroll_progress.setValue(int(round(100 * min(1.0, max(0.0, event.fraction)))))
+        text = f"{event.speech_s:.1f} of {event.target_s:.0f} s of speech"
+        if event.feedback:
+            text += " · " + " · ".join(event.feedback)
+        self.enroll_feedback.setText(text)
+        if event.done:
+            self.enroll_progress.setValue(100)
+
+    def _on_enrolled(self, profile: Any) -> None:
+        self.profile_list.refresh()
+        self.enroll_feedback.setText(
+            f"enrolled {profile.name}: {profile.speech_s:.1f} s of speech, {profile.n_windows} windows"
+        )
+        self.banner.set_idle(f"Enrolled {profile.name}", "now press Authenticate")
+        self.statusBar().showMessage(f"enrolled {profile.name}", 6000)
+
+    def _on_status(self, event: StatusEvent) -> None:
+        self.counters_label.setText(
+            f"blocks {event.blocks} · overflows {event.overflows} · drops {event.drops}"
+        )
+        if event.error:
+            self._on_failed(event.error)
+        elif event.message:
+            self.statusBar().showMessage(event.message, 5000)
+        self.stream_time.emit(float(event.t_s))
+
+    def _on_failed(self, message: str) -> None:
+        self.last_error = message
+        self.statusBar().showMessage(message)
+        self.banner.set_idle("Stopped", message)
+
+    # ------------------------------------------------------------------ dialogs
+    def open_enroll_dialog(
+        self, *, name: str = "", authorized: bool = True, browse: bool = False
+    ) -> EnrollDialog | None:
+        """Ask for name / authorized / input (non-blocking); enrollment starts on OK."""
+        if self.job is not None:
+            return None
+        dialog = EnrollDialog(
+            self,
+            name=name,
+            authorized=authorized,
+            microphone_available=self.input_panel.available,
+        )
+        dialog.accepted.connect(lambda: self.start_enroll(*dialog.values()))
+        dialog.finished.connect(lambda _r: dialog.deleteLater())
+        self.enroll_dialog = dialog
+        dialog.open()
+        if browse:
+            dialog.browse_button.click()
+        return dialog
+
+    def choose_file_to_authenticate(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Authenticate a recording", "", audio_file_filter()
+        )
+        if path:
+            self.start_file_authentication(path)
+
+    def open_settings_dialog(self) -> Any:
+        from .settings_dialog import SettingsDialog
+
+        dialog = SettingsDialog(self.settings, self)
+        dialog.accepted.connect(lambda: self._apply_settings(dialog.apply()))
+        dialog.open()
+        return dialog
+
+    def _apply_settings(self, values: dict[str, Any]) -> None:
+        self.scoring_panel.passes.setValue(values["mc_passes"])
+        self._update_pipeline(
+            hop_s=values["hop_s"],
+            decision_s=values["decision_s"],
+            vad_aggressiveness=values["vad_aggressiveness"],
+        )
+
+    def open_retrain_dialog(self) -> Any:
+        from .retrain_dialog import RetrainDialog
+
+        if self.retrain_dialog is None:
+            self.retrain_dialog = RetrainDialog(self)
+            self.retrain_dialog.model_ready.connect(self.load_model)
+        self.retrain_dialog.show()
+        self.retrain_dialog.raise_()
+        return self.retrain_dialog
+
+    def open_dataset_dialog(self) -> Any:
+        from .dataset_dialog import DatasetDialog
+
+        if self.dataset_dialog is None:
+            self.dataset_dialog = DatasetDialog(self)
+        self.dataset_dialog.show()
+        self.dataset_dialog.raise_()
+        return self.dataset_dialog
+
+    def show_about(self) -> None:
+        from voxgate import __version__
+
+        QMessageBox.about(
+            self,
+            "About voxgate",
+            f"<b>voxgate {__version__}</b><p>Real-time voice authentication with a "
+            "CNN-RNN speaker model (log-mel, SE blocks, GRU, attention pooling, AAM softmax, "
+            "MC-dropout uncertainty).</p>"
+            f"<p>Model: {model_display_name(self.encoder)} on {self.encoder.device.type}</p>",
+        )
+
+    def show_data_location(self) -> None:
+        QMessageBox.information(
+            self,
+            "Where is my data stored?",
+            f"Voice profiles (one JSON file each, readable only by you):\n{self.store.root}\n\n"
+            "Set VOXGATE_HOME to keep them elsewhere. Audio is not stored unless you opt in.",
+        )
+
+    def show_error(self, title: str, message: str) -> None:
+        self.statusBar().showMessage(message, 10000)
+        box = QMessageBox(QMessageBox.Icon.Warning, title, message, parent=self)
+        box.open()
+
+    # ------------------------------------------------------------------ lifetime
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt naming)
+        """Stop audio, join the worker thread and any child process, then close."""
+        self.stop_and_wait()
+        for dialog in (self.retrain_dialog, self.dataset_dialog):
+            if dialog is not None:
+                dialog.shutdown()
+        self.settings.sync()
+        super().closeEvent(event)
+
+
+def _head_threshold(encoder: Any, head: str) -> float:
+    """The calibrated probability threshold of a trained head (as the pipeline reads it), else 0.5."""
+    table = (getattr(encoder, "calibration", None) or {}).get("head_thresholds") or {}
+    value = table.get(head) if isinstance(table, dict) else None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return 0.5

@@ -1,0 +1,216 @@
+"""Closed-set evaluation and calibration on a tiny synthetic HDF5 file and a random model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import voiced, write_wav
+
+from voxgate.core.config import FeatureConfig
+from voxgate.core.metrics import far_frr
+from voxgate.core.model import ModelConfig, SpeakerNet
+
+SPEAKERS = [f"spk{i}" for i in range(6)]
+AUTHORIZED = ["spk0", "spk1"]
+CHUNKS_PER_FILE = 7  # 2 decisions of 3 chunks + 1 leftover per file
+
+
+def write_synthetic_h5(path: Path, seed: int = 0) -> Path:
+    """A complete dataset in the contract's layout: 6 speakers x one recording per split
+    x 7 chunks, plus 2 augmented train chunks per speaker. Features are speaker-dependent."""
+    import h5py
+
+    cfg = FeatureConfig()
+    t, m = cfg.frames_per_chunk, cfg.n_mels
+    rng = np.random.default_rng(seed)
+    feats, cols, sources = [], {k: [] for k in ("lengths", "label", "speaker", "file_id",
+                                                 "split", "aug", "chunk_index")}, []
+    for s, spk in enumerate(SPEAKERS):
+        pattern = rng.uniform(-60, -10, size=(1, m))
+        for split in range(3):
+            file_id = len(sources)
+            sources.append((f"/audio/{spk}/{split}.wav", spk, str(split), "synth", "x", "F",
+                            8.0, 7.5, CHUNKS_PER_FILE, split))
+            augs = [0] * CHUNKS_PER_FILE + ([1, 1] if split == 0 else [])
+            for k, aug in enumerate(augs):
+                feats.append(pattern + rng.normal(0, 6, size=(t, m)))
+                cols["lengths"].append(t)
+                cols["label"].append(int(spk in AUTHORIZED))
+                cols["speaker"].append(s)
+                cols["file_id"].append(file_id)
+                cols["split"].append(split)
+                cols["aug"].append(aug)
+                cols["chunk_index"].append(k % CHUNKS_PER_FILE)
+    dtypes = {"lengths": np.int16, "label": np.int8, "speaker": np.int32, "file_id": np.int32,
+              "split": np.int8, "aug": np.int8, "chunk_index": np.int32}
+    sdt = h5py.string_dtype()
+    src_dt = np.dtype([("path", sdt), ("speaker", sdt), ("session", sdt), ("corpus", sdt),
+                       ("subset", sdt), ("gender", sdt), ("duration_s", np.float32),
+                       ("speech_s", np.float32), ("chunks", np.int32), ("split", np.int8)])
+    with h5py.File(path, "w") as f:
+        f.create_dataset("features", data=np.clip(np.array(feats), -80, 0).astype(np.float16))
+        for k, v in cols.items():
+            f.create_dataset(k, data=np.array(v, dtype=dtypes[k]))
+        f.create_dataset("sources", data=np.array(sources, dtype=src_dt))
+        f.attrs["schema_version"] = 1
+        f.attrs["feature_config"] = cfg.to_json()
+        f.attrs["speakers"] = json.dumps(SPEAKERS)
+        f.attrs["authorized"] = json.dumps(AUTHORIZED)
+        f.attrs["aug_tags"] = json.dumps(["none", "noise"])
+        f.attrs["split_names"] = json.dumps(["train", "val", "test"])
+        f.attrs["build_config"] = json.dumps({})
+        f.attrs["skipped"] = json.dumps([])
+        f.attrs["fingerprint"] = "synthetic"
+        f.attrs["complete"] = True
+    return path
+
+
+TINY = dict(channels=(4, 8, 8), se_reduction=2, gru_hidden=16, gru_layers=1,
+            attention_dim=8, embed_dim=16)
+
+
+def write_tiny_checkpoint(path: Path, *, heads: bool = True, seed: int = 0) -> Path:
+    from voxgate.core.checkpoint import save_checkpoint
+
+    head_cfg = (("authentication", 2), ("identification", len(SPEAKERS))) if heads else ()
+    torch.manual_seed(seed)
+    model = SpeakerNet(ModelConfig(n_mels=64, heads=head_cfg, **TINY))
+    labels = {"authentication": ["outsider", "authorized"], "identification": SPEAKERS}
+    save_checkpoint(path, model, feature_config=FeatureConfig(), mode="both" if heads else
+                    "authentication", labels=labels if heads else {}, authorized=AUTHORIZED,
+                    threshold=None, calibration={}, metrics={}, train_config={},
+                    data_fingerprint="synthetic")
+    return path
+
+
+@pytest.fixture
+def h5_path(tmp_path: Path) -> Path:
+    return write_synthetic_h5(tmp_path / "data.h5")
+
+
+@pytest.fixture
+def ckpt_path(tmp_path: Path) -> Path:
+    return write_tiny_checkpoint(tmp_path / "model.pt")
+
+
+def test_decision_groups_take_consecutive_chunks_of_one_file() -> None:
+    from voxgate.training.evaluate import decision_groups
+
+    # rows:          0  1  2  3  4  5  6  7  8  9 10 11 12
+    file_ids = np.array([5, 2, 5, 5, 2, 9, 5, 2, 9, 9, 5, 9, 2])
+    chunk_idx = np.array([3, 0, 0, 1, 2, 4, 2, 1, 0, 1, 4, 5, 3])
+    groups = decision_groups(file_ids, chunk_idx, 3)
+    # file 2: chunks 0,1,2 -> rows 1,7,4 (chunk 3 left over);
+    # file 5: chunks 0..4 -> rows 2,3,6 (3, 4 left over);
+    # file 9: chunks 0,1 | gap | 4,5 -> runs too short, nothing.
+    assert groups.tolist() == [[1, 7, 4], [2, 3, 6]]
+    assert decision_groups(file_ids, chunk_idx, 2).tolist() == [
+        [1, 7], [4, 12], [2, 3], [6, 0], [8, 9], [5, 11]
+    ]
+    assert decision_groups(np.zeros(0), np.zeros(0), 3).shape == (0, 3)
+
+
+def test_group_mean_and_profiles() -> None:
+    from voxgate.training.evaluate import group_mean, speaker_profiles
+
+    vals = np.arange(6.0)
+    assert group_mean(vals, np.array([[0, 1, 2], [3, 4, 5]])).tolist() == [1.0, 4.0]
+    mc = np.stack([vals, 2 * vals])  # (passes, N)
+    assert group_mean(mc, np.array([[0, 1]]), axis=1).tolist() == [[0.5], [1.0]]
+    emb = np.array([[3.0, 0], [0, 2.0], [1.0, 0]])
+    ids, prof = speaker_profiles(emb, np.array([7, 7, 1]))
+    assert ids.tolist() == [1, 7]
+    np.testing.assert_allclose(prof, [[1, 0], [np.sqrt(0.5), np.sqrt(0.5)]], atol=1e-6)
+
+
+def test_auth_metrics_numbers() -> None:
+    from voxgate.training.evaluate import auth_metrics
+
+    scores = np.array([0.9, 0.8, 0.4, 0.1, 0.2, 0.85])
+    y = np.array([1, 1, 1, 0, 0, 0])
+    m = auth_metrics(scores, y, threshold=0.5)
+    assert m["far"] == pytest.approx(1 / 3) and m["frr"] == pytest.approx(1 / 3)
+    assert m["confusion"] == [[2, 1], [1, 2]]
+    assert m["accuracy"] == pytest.approx(4 / 6)
+    assert m["report"]["per_class"]["authorized"]["precision"] == pytest.approx(2 / 3)
+    assert m["threshold_source"] == "calibrated"
+    assert auth_metrics(scores, y)["threshold_source"] == "eer"
+
+
+def test_evaluate_writes_metrics_and_figures(tmp_path: Path, h5_path: Path, ckpt_path: Path) -> None:
+    from voxgate.training.evaluate import evaluate_checkpoint
+
+    outsiders = tmp_path / "outsiders" / "x"
+    outsiders.mkdir(parents=True)
+    write_wav(outsiders, "a.wav", voiced(f0=230.0, seconds=4.0, seed=3))
+    out = tmp_path / "eval"
+    m = evaluate_checkpoint(ckpt_path, h5_path, "test", out_dir=out, impostors=outsiders.parent,
+                            mc_passes=3, speed_min_time_s=0.0, batch_size=16)
+    on_disk = json.loads((out / "metrics.json").read_text())
+    assert on_disk["n_chunks"] == 6 * CHUNKS_PER_FILE and on_disk["n_decisions"] == 12
+    for family in ("cosine", "heads"):
+        auth = on_disk[family]["authentication"]
+        for level, n in (("chunk", 42), ("decision", 12)):
+            a = auth[level]
+            assert a["n"] == n and a["n_genuine"] == n // 3
+            for key in ("accuracy", "far", "frr", "eer", "min_dcf", "frr_at_far_0.2%",
+                        "frr_at_far_1%", "confusion", "report"):
+                assert key in a, (family, level, key)
+            assert a["threshold_source"] == "eer"
+            assert np.sum(a["confusion"]) == n
+            assert set(a["report"]) >= {"per_class", "macro", "weighted", "accuracy"}
+            mc = on_disk[family]["mc_dropout"][level]
+            assert mc["passes"] == 3 and mc["n_confident"] + mc["n_uncertain"] == n
+        ident = on_disk[family]["identification"]
+        assert ident["chunk"]["n_present"] == 6
+        assert np.array(ident["chunk"]["confusion"]).shape == (6, 7)
+        assert 0.0 <= ident["decision"]["top1_accuracy"] <= 1.0
+    assert on_disk["cosine"]["enrollment"]["n_chunks"] == 6 * CHUNKS_PER_FILE  # no augmented
+    speed = {(r["device"], r["batch"], r["mode"]) for r in on_disk["speed"]["results"]}
+    assert ("cpu_1_thread", 64, "mc") in speed and ("cpu_1_thread", 1, "deterministic") in speed
+    uo = on_disk["unseen_outsiders"]
+    assert uo["n_files"] == 1 and uo["n_chunks"] >= 3 and uo["cosine"]["chunk"]["far"] is not None
+    for name in ("det_chunk.png", "det_decision.png", "confusion_auth_cosine_chunk.png",
+                 "confusion_auth_heads_decision.csv", "confusion_ident_heads_chunk.png",
+                 "mc_dropout.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert m["figures"] == on_disk["figures"]
+
+
+def test_calibration_threshold_meets_target_far(h5_path: Path, ckpt_path: Path) -> None:
+    from voxgate.core.checkpoint import load_checkpoint
+    from voxgate.training.evaluate import (
+        calibrate_checkpoint,
+        decision_groups,
+        embed_features,
+        group_mean,
+        speaker_profiles,
+    )
+
+    cal = calibrate_checkpoint(ckpt_path, h5_path, "val", target_far=0.1)
+    model, meta = load_checkpoint(ckpt_path)
+    assert meta["threshold"] == pytest.approx(cal["cosine_3s"])
+    assert meta["calibration"]["n_impostor"] == 4 * CHUNKS_PER_FILE
+    assert meta["calibration"]["n_genuine"] == 2 * CHUNKS_PER_FILE
+    assert set(meta["calibration"]) >= {"target_far", "split", "cosine_1s", "cosine_3s",
+                                        "auth_prob_1s", "auth_prob_3s", "source"}
+    # recompute the impostor scores independently of the calibration's own bookkeeping
+    val = embed_features(model, h5_path, "val")
+    train = embed_features(model, h5_path, "train")
+    ids, prof = speaker_profiles(train.embeddings, train.speakers)
+    auth = prof[np.isin(ids, [0, 1])]
+    cos1 = (val.embeddings @ auth.T).max(axis=1)
+    y = val.labels
+    far1, _ = far_frr(cos1[y == 1], cos1[y == 0], cal["cosine_1s"])
+    assert far1 <= 0.1
+    g = decision_groups(val.file_ids, val.chunk_index, 3)
+    cos3, y3 = group_mean(cos1, g), y[g[:, 0]]
+    far3, _ = far_frr(cos3[y3 == 1], cos3[y3 == 0], cal["cosine_3s"])
+    assert far3 <= 0.1
+    with torch.inference_mode():
+        p = model.head_probs(torch.from_numpy(val.embeddings), "authentication")[:, 1].numpy()
+    assert np.mean(p[y == 0] >= cal["auth_prob_1s"]) <= 0.1

@@ -1,0 +1,370 @@
+"""Tests of voxgate.training.train on a tiny synthetic HDF5 dataset written here with h5py."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from voxgate.core.checkpoint import load_checkpoint
+from voxgate.core.config import FeatureConfig
+from voxgate.core.errors import CheckpointError, ConfigError
+from voxgate.training import train as T
+from voxgate.training.config import TrainConfig
+
+# 8 frames x 16 mels per chunk: hop 2048 at 16 kHz gives 1 + 16000 // 2048 = 8 frames.
+TINY_FEATURES = FeatureConfig(n_mels=16, n_fft=2048, hop_length=2048)
+TINY_MODEL = {
+    "channels": [4, 8, 8],
+    "se_reduction": 2,
+    "gru_hidden": 16,
+    "gru_layers": 1,
+    "gru_dropout": 0.0,
+    "attention_dim": 8,
+    "embed_dim": 16,
+}
+SPEAKERS = [f"spk{i}" for i in range(6)]
+AUTHORIZED = ["spk0", "spk1"]
+
+
+def make_tiny_h5(
+    path: Path, *, chunks_per_recording: int = 8, recordings: int = 4, seed: int = 0
+) -> Path:
+    """Write a complete dataset file in the contract's layout.
+
+    6 speakers (spk0, spk1 authorized), ``recordings`` per speaker: recording 0..r-3 train,
+    r-2 val, r-1 test; recording 0 of each speaker also has augmented copies (aug 1, train).
+    Features: a per-speaker spectral template (dB) plus noise, so the speaker is learnable;
+    every third chunk is 2 frames short (exercises padding).
+    """
+    import h5py
+
+    rng = np.random.default_rng(seed)
+    t, m = TINY_FEATURES.frames_per_chunk, TINY_FEATURES.n_mels
+    templates = rng.normal(0.0, 12.0, size=(len(SPEAKERS), m))
+    rows: dict[str, list] = {k: [] for k in ("features", "lengths", "label", "speaker",
+                                             "file_id", "split", "aug", "chunk_index")}  # fmt: skip
+    sources = []
+    for s, spk in enumerate(SPEAKERS):
+        for r in range(recordings):
+            split = 0 if r < recordings - 2 else (1 if r == recordings - 2 else 2)
+            file_id = len(sources)
+            sources.append((f"/synthetic/{spk}/rec{r}.wav", spk, f"sess{r}", "synthetic", "tiny",
+                            "f" if s % 2 else "m", float(chunks_per_recording),
+                            float(chunks_per_recording), chunks_per_recording, split))  # fmt: skip
+            for c in range(chunks_per_recording):
+                copies = (0, 1) if (split == 0 and r == 0) else (0,)
+                for aug in copies:
+                    x = -40.0 + templates[s][None, :] + rng.normal(0.0, 6.0, size=(t, m))
+                    if aug:
+                        x = x + rng.normal(0.0, 3.0, size=(t, m))
+                    length = t - 2 if c % 3 == 2 else t
+                    x[length:] = 0.0
+                    for key, val in (("features", x), ("lengths", length),
+                                     ("label", int(spk in AUTHORIZED)), ("speaker", s),
+                                     ("file_id", file_id), ("split", split), ("aug", aug),
+                                     ("chunk_index", c)):  # fmt: skip
+                        rows[key].append(val)
+    dtypes = {"features": np.float16, "lengths": np.int16, "label": np.int8, "speaker": np.int32,
+              "file_id": np.int32, "split": np.int8, "aug": np.int8, "chunk_index": np.int32}  # fmt: skip
+    sdt = h5py.string_dtype()
+    src_dtype = np.dtype([("path", sdt), ("speaker", sdt), ("session", sdt), ("corpus", sdt),
+                          ("subset", sdt), ("gender", sdt), ("duration_s", np.float32),
+                          ("speech_s", np.float32), ("chunks", np.int32), ("split", np.int8)])  # fmt: skip
+    with h5py.File(path, "w") as f:
+        for key, values in rows.items():
+            f.create_dataset(key, data=np.asarray(values, dtype=dtypes[key]))
+        f.create_dataset("sources", data=np.array(sources, dtype=src_dtype))
+        attrs = {
+            "schema_version": 1,
+            "feature_config": TINY_FEATURES.to_json(),
+            "speakers": json.dumps(SPEAKERS),
+            "authorized": json.dumps(AUTHORIZED),
+            "aug_tags": json.dumps(["none", "noise"]),
+            "split_names": json.dumps(["train", "val", "test"]),
+            "build_config": json.dumps({"synthetic": True}),
+            "skipped": json.dumps([]),
+            "fingerprint": f"synthetic-{seed}",
+            "complete": True,
+        }
+        for key, val in attrs.items():
+            f.attrs[key] = val
+    return path
+
+
+def tiny_config(**changes) -> TrainConfig:
+    base = dict(
+        mode="authentication", batch_size=16, epochs=2, num_workers=0, model=TINY_MODEL,
+        lr=1e-2, amp=False, calibrate=False, mc_passes=4, mc_batches=1, log_every_steps=2,
+        torch_threads=1, device="cpu",
+    )  # fmt: skip
+    base.update(changes)
+    return TrainConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def tiny_h5(tmp_path_factory) -> Path:
+    return make_tiny_h5(tmp_path_factory.mktemp("data") / "tiny.h5")
+
+
+def _scalars(tb_dir: Path) -> dict[str, list[float]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(tb_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    return {tag: [e.value for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+# ---------------------------------------------------------------------------- end to end
+
+
+def test_two_epoch_smoke_run_learns_logs_and_checkpoints(tiny_h5, tmp_path):
+    out = tmp_path / "run"
+    cfg = tiny_config(calibrate=True)
+    result = T.run_training(tiny_h5, out, cfg)
+
+    assert result.epochs_completed == 2 and not result.interrupted
+    losses = [rec["train_loss"] for rec in result.history]
+    assert all(math.isfinite(x) for x in losses)
+    assert losses[1] < losses[0]
+    # the per-speaker templates make authorized vs outsider separable
+    assert result.history[-1]["heads"]["authentication"]["accuracy"] > 0.6
+
+    scalars = _scalars(out / "tb")
+    expected = {"batch/loss", "batch/acc", "batch/lr", "epoch/train_loss", "epoch/val_loss",
+                "epoch/train_acc", "epoch/val_acc", "epoch/val_macro_f1",
+                "epoch/val_macro_precision", "epoch/val_macro_recall", "epoch/val_mc_spread",
+                "epoch/lr", "epoch/samples_per_s", "epoch/time_s"}  # fmt: skip
+    assert expected <= set(scalars)
+    assert len(scalars["epoch/val_macro_f1"]) == 2
+    assert scalars["epoch/val_macro_f1"][-1] == pytest.approx(result.history[-1]["selection"])
+    assert all(0.0 <= s < 0.5 for s in scalars["epoch/val_mc_spread"])
+    # 144 train rows / 16 = 9 steps per epoch, logged every 2 steps
+    assert len(scalars["batch/loss"]) == 18 // 2
+
+    best, meta = load_checkpoint(result.best_path)
+    last, last_meta = load_checkpoint(result.last_path)
+    assert meta["mode"] == "authentication"
+    assert meta["labels"] == {"authentication": ["outsider", "authorized"], "identification": SPEAKERS}
+    assert meta["authorized"] == AUTHORIZED
+    assert meta["data_fingerprint"] == "synthetic-0"
+    assert meta["train_config"]["batch_size"] == 16
+    assert meta["metrics"]["epoch"] == result.best_epoch
+    assert last_meta["metrics"]["epoch"] == 2
+    assert meta["model_config"]["n_mels"] == 16 and meta["model_config"]["gru_hidden"] == 16
+    # calibration (helper D2's calibrate_checkpoint) wrote a threshold into best_model.pt
+    assert result.calibration is not None
+    assert meta["threshold"] is not None and -1.0 <= meta["threshold"] <= 1.0
+
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["mode"] == "authentication" and saved["pin_memory"] is False
+    history = json.loads((out / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2]
+    state = torch.load(out / "train_state.pt", weights_only=True)
+    assert state["tracker"]["epoch"] == 2 and state["tracker"]["step"] == 18
+
+
+def test_both_mode_has_two_heads_and_suffixed_tags(tiny_h5, tmp_path):
+    cfg = tiny_config(mode="both", epochs=1, max_steps_per_epoch=3, id_loss_weight=0.5)
+    result = T.run_training(tiny_h5, tmp_path / "run", cfg)
+    rec = result.history[0]
+    f1 = [rec["heads"][h]["macro_f1"] for h in ("authentication", "identification")]
+    assert rec["selection"] == pytest.approx(np.mean(f1))
+    model, meta = load_checkpoint(result.best_path)
+    assert set(model.heads) == {"authentication", "identification"}
+    assert model.config.head_classes("identification") == len(SPEAKERS)
+    scalars = _scalars(tmp_path / "run" / "tb")
+    for head in ("authentication", "identification"):
+        for tag in ("epoch/val_macro_f1", "epoch/val_acc", "epoch/train_acc", "epoch/val_loss",
+                    "epoch/val_mc_spread", "batch/acc"):  # fmt: skip
+            assert f"{tag}/{head}" in scalars
+    assert scalars["epoch/val_macro_f1"] == pytest.approx([rec["selection"]])
+    # the total is the weighted sum of the heads' validation losses
+    heads = rec["heads"]
+    total = heads["authentication"]["loss"] + 0.5 * heads["identification"]["loss"]
+    assert rec["val_loss"] == pytest.approx(total)
+
+
+def test_resume_continues_exactly(tiny_h5, tmp_path):
+    cfg2 = tiny_config(epochs=2, max_steps_per_epoch=4)
+    straight = T.run_training(tiny_h5, tmp_path / "a", cfg2)
+    T.run_training(tiny_h5, tmp_path / "b", dataclasses.replace(cfg2, epochs=1))
+    resumed = T.run_training(tiny_h5, tmp_path / "b", cfg2, resume=True)
+
+    assert resumed.epochs_completed == 2
+    assert [h["epoch"] for h in resumed.history] == [1, 2]
+    wa = load_checkpoint(straight.last_path)[0].state_dict()
+    wb = load_checkpoint(resumed.last_path)[0].state_dict()
+    assert wa.keys() == wb.keys()
+    for key in wa:
+        torch.testing.assert_close(wa[key], wb[key], rtol=1e-5, atol=1e-6, msg=key)
+    assert resumed.history[1]["train_loss"] == pytest.approx(straight.history[1]["train_loss"])
+
+
+def test_existing_run_needs_resume_and_resume_needs_a_run(tiny_h5, tmp_path):
+    cfg = tiny_config(epochs=1, max_steps_per_epoch=1, mc_passes=0)
+    T.run_training(tiny_h5, tmp_path / "run", cfg)
+    with pytest.raises(ConfigError, match="--resume"):
+        T.run_training(tiny_h5, tmp_path / "run", cfg)
+    with pytest.raises(ConfigError, match="nothing to resume"):
+        T.run_training(tiny_h5, tmp_path / "empty", cfg, resume=True)
+    with pytest.raises(ConfigError, match="mode"):
+        T.run_training(tiny_h5, tmp_path / "run", dataclasses.replace(cfg, mode="both"), resume=True)
+
+
+def test_amp_on_cpu_is_bf16_without_scaler_and_finite(tiny_h5, tmp_path):
+    cpu = torch.device("cpu")
+    assert T.amp_dtype(cpu) == torch.bfloat16
+    assert not T.make_scaler(cpu, amp=True).is_enabled()
+    cfg = tiny_config(amp=True, epochs=1, max_steps_per_epoch=3)
+    result = T.run_training(tiny_h5, tmp_path / "run", cfg)
+    rec = result.history[0]
+    assert math.isfinite(rec["train_loss"]) and math.isfinite(rec["val_loss"])
+    assert load_checkpoint(result.last_path)[1]["train_config"]["amp"] is True
+
+
+def test_keyboard_interrupt_saves_last_and_state(tiny_h5, tmp_path, monkeypatch):
+    from voxgate.training.h5data import H5ChunkDataset
+
+    # Ctrl-C while the loader reads row 50: epoch 1 reads 4 x 8 train + 8 val rows
+    calls = {"n": 0}
+    original = H5ChunkDataset.__getitem__
+
+    def getitem(self, i):
+        calls["n"] += 1
+        if calls["n"] == 50:
+            raise KeyboardInterrupt
+        return original(self, i)
+
+    monkeypatch.setattr(H5ChunkDataset, "__getitem__", getitem)
+    cfg = tiny_config(epochs=3, batch_size=8, max_steps_per_epoch=4, mc_passes=0, limit_val_batches=1)
+    result = T.run_training(tiny_h5, tmp_path / "run", cfg)
+    assert result.interrupted and result.epochs_completed == 1
+    assert (tmp_path / "run" / "last_model.pt").is_file()
+    state = torch.load(tmp_path / "run" / "train_state.pt", weights_only=True)
+    assert state["tracker"]["epoch"] == 1
+    monkeypatch.setattr(H5ChunkDataset, "__getitem__", original)
+    resumed = T.run_training(tiny_h5, tmp_path / "run", cfg, resume=True)
+    assert resumed.epochs_completed == 3 and not resumed.interrupted
+
+
+def test_init_from_copies_encoder_and_recreates_heads(tiny_h5, tmp_path):
+    auth = T.run_training(tiny_h5, tmp_path / "auth", tiny_config(epochs=1, max_steps_per_epoch=2))
+    cfg = tiny_config(mode="identification", epochs=1, max_steps_per_epoch=1, lr=1e-12)
+    heads = T.heads_for_mode("identification", SPEAKERS, cfg)
+    model = T.SpeakerNet(T.build_model_config(cfg, 16, heads))
+    assert T._init_from(model, auth.best_path) == ["identification"]
+    src = load_checkpoint(auth.best_path)[0].state_dict()
+    for key, value in model.state_dict().items():
+        if not key.startswith("heads."):
+            torch.testing.assert_close(value, src[key], msg=key)
+    # whole run: fine-tuning with a negligible lr keeps the encoder
+    tuned = T.run_training(tiny_h5, tmp_path / "ft", cfg, init_from=auth.best_path)
+    out = load_checkpoint(tuned.best_path)[0].state_dict()
+    torch.testing.assert_close(out["fc2.weight"], src["fc2.weight"], rtol=1e-4, atol=1e-6)
+    # another architecture cannot be loaded
+    other = T.SpeakerNet(T.build_model_config(
+        dataclasses.replace(cfg, model={**TINY_MODEL, "embed_dim": 8}), 16, heads))  # fmt: skip
+    with pytest.raises(CheckpointError, match="encoder differs"):
+        T._init_from(other, auth.best_path)
+
+
+# ---------------------------------------------------------------------------- pure helpers
+
+
+def test_heads_for_mode():
+    cfg = TrainConfig(id_loss_weight=0.3)
+    (auth,) = T.heads_for_mode("authentication", SPEAKERS, cfg)
+    assert (auth.name, auth.n_classes, auth.target) == ("authentication", 2, "label")
+    (ident,) = T.heads_for_mode("identification", SPEAKERS, cfg)
+    assert (ident.n_classes, ident.target, ident.weight) == (6, "speaker", 1.0)
+    both = T.heads_for_mode("both", SPEAKERS, cfg)
+    assert [h.weight for h in both] == [1.0, 0.3]
+
+
+def test_build_model_config_uses_data_and_overrides():
+    cfg = TrainConfig(model={"gru_hidden": 128}, aam_margin=0.2)
+    mc = T.build_model_config(cfg, 80, T.heads_for_mode("both", SPEAKERS, cfg))
+    assert (mc.n_mels, mc.gru_hidden, mc.aam_margin) == (80, 128, 0.2)
+    assert mc.heads == (("authentication", 2), ("identification", 6))
+    with pytest.raises(ConfigError, match="unknown"):
+        T.build_model_config(TrainConfig(model={"gru_hiden": 1}), 64, [])
+
+
+def test_balance_weights_give_equal_class_mass():
+    labels = np.array([0] * 30 + [1] * 10, dtype=np.int8)
+    w = T.balance_weights(labels)
+    assert w[labels == 0].sum() == pytest.approx(0.5)
+    assert w[labels == 1].sum() == pytest.approx(0.5)
+    assert T.balance_weights(np.zeros(5, dtype=np.int8)).sum() == pytest.approx(1.0)
+
+
+def test_weighted_sampler_is_balanced_reproducible_and_sharded():
+    labels = np.array([0] * 900 + [1] * 100)
+    w = T.balance_weights(labels)
+    s = T.WeightedEpochSampler(w, seed=3)
+    first = list(s)
+    assert len(first) == len(s) == 1000
+    assert 0.42 < np.mean(labels[first]) < 0.58
+    assert list(s) == first  # same epoch, same draw
+    s.set_epoch(1)
+    assert list(s) != first
+    r0 = T.WeightedEpochSampler(w, seed=3, rank=0, world_size=2)
+    r1 = T.WeightedEpochSampler(w, seed=3, rank=1, world_size=2)
+    assert len(r0) == len(r1) == 500
+    interleaved = [x for pair in zip(r0, r1) for x in pair]
+    assert interleaved == first
+
+
+def test_rng_state_roundtrip_is_weights_only_safe(tmp_path):
+    T.seed_everything(5)
+    state = T.capture_rng_state()
+    T.atomic_torch_save(state, tmp_path / "s.pt")
+    expected = (random.random(), np.random.rand(), torch.rand(1).item())
+    T.restore_rng_state(torch.load(tmp_path / "s.pt", weights_only=True))
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
+
+
+def test_mc_spread_zero_without_dropout_and_positive_with_it():
+    cfg = TrainConfig(model={**TINY_MODEL})
+    heads = T.heads_for_mode("authentication", SPEAKERS, cfg)
+    torch.manual_seed(0)
+    feats = torch.randn(4, 8, 16) * 10
+    y = torch.tensor([0, 1, 0, 1])
+    lengths = torch.full((4,), 8)
+    with_mc = T.SpeakerNet(T.build_model_config(cfg, 16, heads)).eval()
+    spread = T.mc_spread(with_mc, feats, lengths, "authentication", y, passes=8)
+    assert spread.shape == (4,) and float(spread.mean()) > 0
+    no_mc_cfg = dataclasses.replace(cfg, model={**TINY_MODEL, "mc_dropout": 0.0})
+    no_mc = T.SpeakerNet(T.build_model_config(no_mc_cfg, 16, heads)).eval()
+    spread0 = T.mc_spread(no_mc, feats, lengths, "authentication", y, passes=8)
+    assert float(spread0.max()) < 1e-5
+
+
+def test_cli_train_end_to_end(tiny_h5, tmp_path, capsys):
+    from voxgate.cli import main
+
+    out = tmp_path / "cli"
+    sets = ["batch_size=16", "epochs=1", "num_workers=0", "max_steps_per_epoch=2",
+            "calibrate=false", "device=cpu", "mc_passes=0", "torch_threads=1",
+            f"model={json.dumps(TINY_MODEL)}"]  # fmt: skip
+    argv = ["train", "--data", str(tiny_h5), "--mode", "identification", "--out", str(out),
+            "--no-progress"] + [x for s in sets for x in ("--set", s)]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "best epoch 1 identification" in printed and str(out / "best_model.pt") in printed
+    assert json.loads((out / "config.json").read_text())["model"]["gru_hidden"] == 16
+    # resume reuses the saved config (mode included) and runs one more epoch
+    assert main(["train", "--data", str(tiny_h5), "--out", str(out), "--resume", "--no-progress",
+                 "--set", "epochs=2"]) == 0  # fmt: skip
+    assert json.loads((out / "config.json").read_text())["epochs"] == 2
+    assert len(json.loads((out / "history.json").read_text())) == 2
+    # a typo in a key is an error, reported by the CLI
+    assert main(argv[:5] + ["--out", str(tmp_path / "x"), "--set", "epoch=3"]) == 1
+    assert "unknown key" in capsys.readouterr().err

@@ -1,0 +1,148 @@
+"""CLI: ``voxgate evaluate``, ``calibrate``, ``evaluate-verification`` and ``embed``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        vals = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected comma-separated seconds, got {text!r}") from exc
+    if not vals or any(v <= 0 for v in vals):
+        raise argparse.ArgumentTypeError(f"expected positive seconds, got {text!r}")
+    return vals
+
+
+def _far(text: str) -> float:
+    v = float(text)
+    if not 0.0 < v < 1.0:
+        raise argparse.ArgumentTypeError(f"target FAR is a fraction in (0, 1), got {text}")
+    return v
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "evaluate", help="evaluate a checkpoint on a dataset split (metrics.json + figures)"
+    )
+    p.add_argument("--model", required=True, type=Path, help="checkpoint (.pt)")
+    p.add_argument("--data", required=True, type=Path, help="HDF5 dataset")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"])
+    p.add_argument("--impostors", type=Path, default=None,
+                   help="unseen outsiders: a folder of audio files or a manifest CSV")
+    p.add_argument("--impostor-subsets", nargs="+", default=None,
+                   help="manifest subsets to use as outsiders (e.g. test-other train-clean-100)")
+    p.add_argument("--mc-passes", type=int, default=20, help="MC-dropout passes (0 = off)")
+    p.add_argument("--decision-chunks", type=int, default=3, help="1-s chunks per decision")
+    p.add_argument("--no-speed", action="store_true", help="skip the inference-speed timing")
+    p.add_argument("--device", default=None, help="cpu | cuda (default cpu)")
+    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.set_defaults(func=_evaluate)
+
+    p = subparsers.add_parser(
+        "calibrate", help="choose and store thresholds at a target false acceptance rate"
+    )
+    p.add_argument("--model", required=True, type=Path)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", type=Path, help="HDF5 dataset (closed-set outsider trials)")
+    src.add_argument("--verification", type=Path,
+                     help="folder/manifest of speakers for open-set trials (cosine thresholds)")
+    p.add_argument("--split", default="val", choices=["train", "val", "test"])
+    p.add_argument("--subsets", nargs="+", default=None, help="manifest subsets (--verification)")
+    p.add_argument("--enroll-s", type=float, default=10.0, help="enrollment speech (--verification)")
+    p.add_argument("--target-far", type=_far, default=0.01)
+    p.add_argument("--dry-run", action="store_true", help="print, do not write the checkpoint")
+    p.set_defaults(func=_calibrate)
+
+    p = subparsers.add_parser(
+        "evaluate-verification",
+        help="open-set verification: enroll speakers from some recordings, test on others",
+    )
+    p.add_argument("source", type=Path, help="folder (<speaker>/...) or manifest CSV")
+    p.add_argument("--model", type=Path, default=None, help="checkpoint (voxgate backend)")
+    p.add_argument("--backend", default="voxgate", choices=["voxgate", "resemblyzer"])
+    p.add_argument("--enroll-s", type=float, default=10.0, help="seconds of enrollment speech")
+    p.add_argument("--test-s", type=_floats, default=[1.0, 3.0], help="test lengths, e.g. 1,3")
+    p.add_argument("--subsets", nargs="+", default=None, help="manifest subsets to use")
+    p.add_argument("--speakers-file", type=Path, default=None, help="speaker ids, one per line")
+    p.add_argument("--device", default=None)
+    p.add_argument("--out", type=Path, default=None, help="folder for metrics.json")
+    p.set_defaults(func=_verification)
+
+    p = subparsers.add_parser("embed", help="export speaker embeddings of audio files (.npz)")
+    p.add_argument("files", nargs="+", type=Path)
+    p.add_argument("--model", type=Path, default=None, help="checkpoint (default: shipped model)")
+    p.add_argument("--out", required=True, type=Path, help="output .npz")
+    p.add_argument("--per-window", action="store_true", help="one embedding per 1-s window")
+    p.add_argument("--hop-s", type=float, default=0.5, help="window hop in seconds")
+    p.set_defaults(func=_embed)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from voxgate.training.evaluate import evaluate_checkpoint, summary_lines
+
+    metrics = evaluate_checkpoint(
+        args.model, args.data, args.split, out_dir=args.out, impostors=args.impostors,
+        impostor_subsets=args.impostor_subsets, mc_passes=args.mc_passes,
+        decision_chunks=args.decision_chunks, speed=not args.no_speed, device=args.device,
+    )
+    print("\n".join(summary_lines(metrics)))
+    print(f"wrote {args.out / 'metrics.json'} and {len(metrics.get('figures', []))} figure files")
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from voxgate.training.evaluate import calibrate_checkpoint, calibrate_open_set
+
+    if args.data is not None:
+        cal = calibrate_checkpoint(args.model, args.data, args.split, args.target_far,
+                                   write=not args.dry_run)
+    else:
+        cal = calibrate_open_set(args.model, args.verification, args.target_far,
+                                 subsets=args.subsets, enroll_s=args.enroll_s,
+                                 write=not args.dry_run)
+    print(json.dumps(cal, indent=2))
+    if not args.dry_run:
+        print(f"stored threshold {cal['cosine_3s']} in {args.model}")
+    return 0
+
+
+def _verification(args: argparse.Namespace) -> int:
+    from voxgate.training.evaluate import write_json
+    from voxgate.training.verification import evaluate_verification, read_speakers_file
+
+    speakers = read_speakers_file(args.speakers_file) if args.speakers_file else None
+    res = evaluate_verification(
+        args.source, model_path=args.model, backend=args.backend, enroll_s=args.enroll_s,
+        test_s=args.test_s, subsets=args.subsets, speakers=speakers, device=args.device,
+    )
+    print(f"{res['backend']}: {res['n_speakers']} speakers, enrollment {res['enroll_s']:g} s; "
+          f"{res['note']}")
+    for key, m in res["by_length"].items():
+        eer = "n/a" if m["eer"] is None else f"{100 * m['eer']:.2f} %"
+        dcf = "n/a" if m["min_dcf"] is None else f"{m['min_dcf']:.4f}"
+        frr = m["frr_at_far_1%"]
+        frr = "n/a" if frr is None else f"{100 * frr:.2f} %"
+        print(f"  {key:>4}: EER {eer}  minDCF(0.01) {dcf}  FRR@FAR1% {frr}  "
+              f"({m['n_genuine']} genuine / {m['n_impostor']} impostor trials)")
+    if args.out is not None:
+        path = write_json(res, Path(args.out) / "metrics.json")
+        print(f"wrote {path}")
+    return 0
+
+
+def _embed(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from voxgate.core.inference import SpeakerEncoder
+    from voxgate.training.verification import embed_files
+
+    encoder = SpeakerEncoder.from_checkpoint(args.model)
+    out = embed_files(encoder, args.files, per_window=args.per_window, hop_s=args.hop_s)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(args.out, **out)
+    print(f"wrote {args.out}: embeddings {out['embeddings'].shape} for {len(out['names'])} file(s)")
+    return 0

@@ -1,0 +1,1908 @@
+"""Figures and a self-contained HTML report for a dataset, training runs and an evaluation.
+
+Every ``fig_*`` function takes plain data (numpy arrays, dicts) and returns a matplotlib
+:class:`~matplotlib.figure.Figure` built without pyplot (no global backend state; rendered by
+Agg on save). :func:`build_report` reads the HDF5 file, the TensorBoard events of the runs and
+an evaluation's ``metrics.json``, saves one PNG per figure and writes ``index.html`` with every
+figure embedded as a base64 data URI.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import html
+import json
+import logging
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from voxgate.core.errors import CheckpointError, ConfigError, DatasetError
+
+__all__ = [
+    "AUTH_COLOR",
+    "OUT_COLOR",
+    "OTHER_COLOR",
+    "DPI",
+    "DatasetSummary",
+    "ChunkRateFit",
+    "EvalData",
+    "ReportFigure",
+    "ReportResult",
+    "load_dataset_summary",
+    "recording_table",
+    "chunk_rate_fit",
+    "masked_mean_spectrogram",
+    "pooled_features",
+    "tsne_2d",
+    "read_run_scalars",
+    "split_tag",
+    "eval_from_metrics",
+    "eval_from_model",
+    "fig_class_balance",
+    "fig_speaker_chunks",
+    "fig_gender",
+    "fig_durations",
+    "fig_duration_vs_chunks",
+    "fig_mean_spectrograms",
+    "fig_tsne",
+    "fig_training_curves",
+    "fig_val_accuracy_mc",
+    "fig_batch_curves",
+    "fig_confusion",
+    "fig_per_class",
+    "fig_det",
+    "fig_score_hist",
+    "build_report",
+]
+
+log = logging.getLogger(__name__)
+
+# One colour per class, used in every figure (Okabe-Ito: colour-blind safe).
+AUTH_COLOR = "#D55E00"  # authorized: vermillion
+OUT_COLOR = "#0072B2"  # outsiders: blue
+OTHER_COLOR = "#B0B0B0"  # "other speakers" in per-speaker colourings
+CLASS_NAMES = ("outsiders", "authorized")  # index = HDF5 ``label`` value
+CLASS_COLORS = (OUT_COLOR, AUTH_COLOR)
+DPI = 110
+_RUN_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
+_TOP_SPEAKERS = 10
+
+
+# --------------------------------------------------------------------------------------------
+# Dataset reading
+# --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class DatasetSummary:
+    """Everything but the features of a voxgate HDF5 dataset.
+
+    Per-chunk arrays have shape (N,): label int8 (1 = authorized), speaker int32 (index into
+    ``speakers``), file_id int32 (row of ``sources``), split int8 (0 train, 1 val, 2 test),
+    aug int8 (index into ``aug_tags``; 0 = original), lengths int16 (valid frames).
+    """
+
+    path: Path
+    speakers: list[str]
+    authorized: list[str]
+    aug_tags: list[str]
+    split_names: list[str]
+    feature_config: dict[str, Any]
+    build_config: dict[str, Any]
+    fingerprint: str
+    feature_shape: tuple[int, int]  # (T frames, M mel bands) per chunk
+    label: np.ndarray
+    speaker: np.ndarray
+    file_id: np.ndarray
+    split: np.ndarray
+    aug: np.ndarray
+    lengths: np.ndarray
+    sources: list[dict[str, Any]]
+
+    @property
+    def n_chunks(self) -> int:
+        return int(self.label.shape[0])
+
+    @property
+    def speaker_authorized(self) -> np.ndarray:
+        """bool (S,): whether speaker index s is in the authorized group."""
+        auth = set(self.authorized)
+        return np.array([s in auth for s in self.speakers], dtype=bool)
+
+
+def _json_attr(attrs: Any, name: str, default: Any) -> Any:
+    if name not in attrs:
+        return default
+    value = attrs[name]
+    if isinstance(value, bytes):
+        value = value.decode("utf-8")
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def _py(value: Any) -> Any:
+    """numpy/bytes scalar -> plain Python value (bytes decoded as UTF-8)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, np.generic):
+        return _py(value.item())
+    return value
+
+
+def _read_sources(obj: Any) -> list[dict[str, Any]]:
+    """The ``sources`` table as a list of dicts; a compound dataset or a group of columns."""
+    import h5py
+
+    if isinstance(obj, h5py.Group):
+        cols = {name: obj[name][()] for name in obj}
+    else:
+        arr = obj[()]
+        if arr.dtype.names is None:
+            raise DatasetError("sources is not a table (no named columns)")
+        cols = {name: arr[name] for name in arr.dtype.names}
+    if not cols:
+        return []
+    n = min(len(v) for v in cols.values())
+    return [{k: _py(v[i]) for k, v in cols.items()} for i in range(n)]
+
+
+_CHUNK_COLUMNS = ("label", "speaker", "file_id", "split", "aug", "lengths")
+
+
+def load_dataset_summary(path: str | Path) -> DatasetSummary:
+    """Read the attributes, per-chunk columns and sources table (not the features).
+
+    Raises DatasetError when the file is missing, not HDF5, incomplete or lacks a column.
+    """
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"{path}: dataset file not found")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise DatasetError(f"{path}: not a readable HDF5 file ({exc})") from exc
+    with f:
+        if not bool(f.attrs.get("complete", False)):
+            raise DatasetError(f"{path}: incomplete dataset (attribute complete is not set)")
+        missing = [c for c in ("features", *_CHUNK_COLUMNS) if c not in f]
+        if missing:
+            raise DatasetError(f"{path}: missing dataset(s) {missing}")
+        cols = {c: f[c][()] for c in _CHUNK_COLUMNS}
+        sources = _read_sources(f["sources"]) if "sources" in f else []
+        feats = f["features"]
+        if feats.ndim != 3:
+            raise DatasetError(f"{path}: features must be (N, T, M), got shape {feats.shape}")
+        shape = (int(feats.shape[1]), int(feats.shape[2]))
+        attrs = f.attrs
+        speakers = [str(s) for s in _json_attr(attrs, "speakers", [])]
+        summary = DatasetSummary(
+            path=path,
+            speakers=speakers,
+            authorized=[str(s) for s in _json_attr(attrs, "authorized", [])],
+            aug_tags=[str(s) for s in _json_attr(attrs, "aug_tags", ["none"])],
+            split_names=[
+                str(s) for s in _json_attr(attrs, "split_names", ["train", "val", "test"])
+            ],
+            feature_config=dict(_json_attr(attrs, "feature_config", {}) or {}),
+            build_config=dict(_json_attr(attrs, "build_config", {}) or {}),
+            fingerprint=str(_py(attrs.get("fingerprint", ""))),
+            feature_shape=shape,
+            label=cols["label"].astype(np.int8),
+            speaker=cols["speaker"].astype(np.int32),
+            file_id=cols["file_id"].astype(np.int32),
+            split=cols["split"].astype(np.int8),
+            aug=cols["aug"].astype(np.int8),
+            lengths=cols["lengths"].astype(np.int32),
+            sources=sources,
+        )
+    n = summary.n_chunks
+    if any(len(cols[c]) != n for c in _CHUNK_COLUMNS):
+        raise DatasetError(f"{path}: per-chunk columns have different lengths")
+    if n and summary.speakers and int(summary.speaker.max()) >= len(summary.speakers):
+        raise DatasetError(f"{path}: speaker index out of range of the speakers attribute")
+    return summary
+
+
+def recording_table(summary: DatasetSummary) -> dict[str, np.ndarray]:
+    """Per source recording (R rows of ``sources``; or of file ids when the table is absent).
+
+    Returns dict of (R,) arrays: duration_s float, speech_s float (NaN when unknown),
+    chunks int (original chunks, aug == 0, counted from the chunk rows), aug_chunks int,
+    label int (1 authorized, -1 unknown), speaker int (-1 unknown), split int, gender str.
+    """
+    n_rec = len(summary.sources)
+    if summary.n_chunks:
+        n_rec = max(n_rec, int(summary.file_id.max()) + 1)
+    orig = summary.aug == 0
+    chunks = np.bincount(summary.file_id[orig], minlength=n_rec)[:n_rec]
+    aug_chunks = np.bincount(summary.file_id[~orig], minlength=n_rec)[:n_rec]
+    label = np.full(n_rec, -1, dtype=np.int64)
+    speaker = np.full(n_rec, -1, dtype=np.int64)
+    split = np.full(n_rec, -1, dtype=np.int64)
+    label[summary.file_id] = summary.label
+    speaker[summary.file_id] = summary.speaker
+    split[summary.file_id] = summary.split
+    duration = np.full(n_rec, np.nan)
+    speech = np.full(n_rec, np.nan)
+    gender = np.array([""] * n_rec, dtype=object)
+    index = {s: i for i, s in enumerate(summary.speakers)}
+    auth = set(summary.authorized)
+    split_index = {s: i for i, s in enumerate(summary.split_names)}
+    for i, row in enumerate(summary.sources):
+        duration[i] = float(row.get("duration_s", np.nan))
+        speech[i] = float(row.get("speech_s", np.nan))
+        gender[i] = str(row.get("gender", "") or "").strip().upper()
+        spk = str(row.get("speaker", ""))
+        if speaker[i] < 0 and spk in index:  # a recording without chunks
+            speaker[i] = index[spk]
+            label[i] = int(spk in auth)
+        if split[i] < 0:
+            sp = row.get("split")
+            split[i] = (
+                split_index.get(sp, -1)
+                if isinstance(sp, str)
+                else int(sp if sp is not None else -1)
+            )
+    return {
+        "duration_s": duration,
+        "speech_s": speech,
+        "chunks": chunks.astype(np.int64),
+        "aug_chunks": aug_chunks.astype(np.int64),
+        "label": label,
+        "speaker": speaker,
+        "split": split,
+        "gender": gender,
+    }
+
+
+def _class_counts(
+    summary: DatasetSummary, rec: dict[str, np.ndarray]
+) -> dict[str, tuple[int, int]]:
+    """{group: (authorized, outsiders)} for speakers, recordings, chunks (original / all)."""
+    auth_mask = summary.speaker_authorized
+    present = np.zeros(len(summary.speakers), dtype=bool)
+    present[summary.speaker] = True
+    orig = summary.aug == 0
+    return {
+        "speakers": (int((auth_mask & present).sum()), int((~auth_mask & present).sum())),
+        "recordings": (int((rec["label"] == 1).sum()), int((rec["label"] == 0).sum())),
+        "chunks (original)": (
+            int((summary.label[orig] == 1).sum()),
+            int((summary.label[orig] == 0).sum()),
+        ),
+        "chunks (with augmented)": (
+            int((summary.label == 1).sum()),
+            int((summary.label == 0).sum()),
+        ),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Pure helpers
+# --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ChunkRateFit:
+    """Least-squares line chunks = slope * duration_s + intercept, and per-recording rates."""
+
+    slope: float  # chunks per second of raw recording
+    intercept: float  # chunks
+    r2: float
+    rates: np.ndarray  # (R,) chunks / duration_s per recording
+
+    @property
+    def mean_rate(self) -> float:
+        return float(np.mean(self.rates)) if self.rates.size else float("nan")
+
+
+def chunk_rate_fit(duration_s: np.ndarray, chunks: np.ndarray) -> ChunkRateFit:
+    """Fit chunks against raw duration (s); recordings with NaN or zero duration are skipped."""
+    d = np.asarray(duration_s, dtype=np.float64)
+    c = np.asarray(chunks, dtype=np.float64)
+    ok = np.isfinite(d) & (d > 0) & np.isfinite(c)
+    d, c = d[ok], c[ok]
+    if d.size == 0:
+        return ChunkRateFit(float("nan"), float("nan"), float("nan"), np.zeros(0))
+    if d.size < 2 or np.ptp(d) == 0:
+        slope = float(c.sum() / d.sum())
+        intercept = 0.0
+    else:
+        slope, intercept = (float(v) for v in np.polyfit(d, c, 1))
+    resid = c - (slope * d + intercept)
+    tot = float(((c - c.mean()) ** 2).sum())
+    r2 = 1.0 - float((resid**2).sum()) / tot if tot > 0 else 1.0
+    return ChunkRateFit(slope, intercept, r2, c / d)
+
+
+def masked_mean_spectrogram(feats: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Mean log-mel (dB) over chunks, frame by frame, ignoring padded frames.
+
+    feats (N, T, M) float; lengths (N,) valid frames. Returns (T, M) float64 (NaN where no
+    chunk has that frame).
+    """
+    feats = np.asarray(feats, dtype=np.float64)
+    t = feats.shape[1]
+    mask = np.arange(t)[None, :] < np.asarray(lengths)[:, None]  # (N, T)
+    total = (feats * mask[:, :, None]).sum(axis=0)
+    count = mask.sum(axis=0)[:, None].astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def pooled_features(feats: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Mean ‖ std over valid frames of each chunk's log-mel: (N, T, M) -> (N, 2M) float32."""
+    feats = np.asarray(feats, dtype=np.float64)
+    t = feats.shape[1]
+    lengths = np.clip(np.asarray(lengths), 1, t)
+    mask = (np.arange(t)[None, :] < lengths[:, None])[:, :, None]
+    n = lengths[:, None].astype(np.float64)
+    mean = (feats * mask).sum(axis=1) / n
+    var = (((feats - mean[:, None, :]) ** 2) * mask).sum(axis=1) / n
+    return np.concatenate([mean, np.sqrt(var)], axis=1).astype(np.float32)
+
+
+def tsne_2d(x: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Standardise (N, D) and run seeded t-SNE (PCA init); returns (N, 2) float32."""
+    from sklearn.manifold import TSNE
+
+    x = np.asarray(x, dtype=np.float64)
+    if x.shape[0] < 4:
+        raise ValueError("t-SNE needs at least 4 points")
+    std = x.std(axis=0)
+    x = (x - x.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    perplexity = float(min(30.0, max(2.0, (x.shape[0] - 1) / 3.0)))
+    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed)
+    return tsne.fit_transform(x).astype(np.float32)
+
+
+def _sample(rng: np.random.Generator, idx: np.ndarray, n: int) -> np.ndarray:
+    """At most n of idx, chosen without replacement, returned sorted (h5py needs sorted)."""
+    if idx.size > n:
+        idx = rng.choice(idx, size=n, replace=False)
+    return np.sort(idx)
+
+
+def _read_features(path: Path, idx: np.ndarray, block: int = 1024) -> np.ndarray:
+    """features[idx] as float32 (n, T, M); idx sorted."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        ds = f["features"]
+        parts = [ds[np.asarray(idx[i : i + block])] for i in range(0, len(idx), block)]
+    return np.concatenate(parts).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# Data figures
+# --------------------------------------------------------------------------------------------
+
+
+def _fig(width: float, height: float) -> Figure:
+    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+
+
+def fig_class_balance(counts: Mapping[str, tuple[int, int]]) -> Figure:
+    """Bars of (authorized, outsiders) per group, e.g. {"speakers": (5, 35), ...}."""
+    fig = _fig(3.0 * max(1, len(counts)), 3.6)
+    axes = fig.subplots(1, max(1, len(counts)), squeeze=False)[0]
+    for ax, (group, (n_auth, n_out)) in zip(axes, counts.items()):
+        total = n_auth + n_out
+        bars = ax.bar(["authorized", "outsiders"], [n_auth, n_out], color=[AUTH_COLOR, OUT_COLOR])
+        for bar, n in zip(bars, (n_auth, n_out)):
+            share = f"{100 * n / total:.1f}%" if total else "-"
+            ax.annotate(
+                f"{n:,}\n{share}",
+                (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                ha="center",
+                va="bottom",
+                fontsize=8,
+            )
+        ax.set_title(group)
+        ax.set_ylabel(f"number of {group.split()[0]}")
+        ax.set_ylim(0, max(1, n_auth, n_out) * 1.25)
+    fig.suptitle("Class balance: authorized vs outsiders")
+    return fig
+
+
+def fig_speaker_chunks(
+    names: Sequence[str],
+    original: np.ndarray,
+    augmented: np.ndarray,
+    authorized: np.ndarray,
+) -> Figure:
+    """Sorted bars of original chunks per speaker, augmented copies stacked (lighter)."""
+    original = np.asarray(original)
+    augmented = np.asarray(augmented)
+    authorized = np.asarray(authorized, dtype=bool)
+    order = np.argsort(-(original + augmented), kind="stable")
+    fig = _fig(11.0, 4.2)
+    ax = fig.subplots()
+    x = np.arange(len(order))
+    colors = [AUTH_COLOR if authorized[i] else OUT_COLOR for i in order]
+    ax.bar(x, original[order], color=colors, label="original chunks")
+    if augmented.sum() > 0:
+        ax.bar(x, augmented[order], bottom=original[order], color=colors, alpha=0.35)
+    ax.set_xticks(x)
+    ax.set_xticklabels([names[i] for i in order], rotation=90, fontsize=7 if len(x) > 20 else 9)
+    ax.set_xlabel("speaker (sorted by chunk count)")
+    ax.set_ylabel("chunks (1 s each)")
+    ax.set_title("Chunks per speaker (solid: original, light: augmented copies)")
+    from matplotlib.patches import Patch
+
+    handles = [
+        Patch(color=AUTH_COLOR, label="authorized"),
+        Patch(color=OUT_COLOR, label="outsiders"),
+    ]
+    if augmented.sum() > 0:
+        handles.append(Patch(color="grey", alpha=0.35, label="augmented copies"))
+    ax.legend(handles=handles, loc="upper right")
+    ax.set_xlim(-0.6, len(x) - 0.4)
+    return fig
+
+
+def fig_gender(counts: Mapping[str, Mapping[str, int]], unit: str = "speakers") -> Figure:
+    """Grouped bars: counts[class]["M"|"F"|"unknown"] for class "authorized"/"outsiders"."""
+    genders = ["M", "F", "unknown"]
+    fig = _fig(5.5, 3.6)
+    ax = fig.subplots()
+    x = np.arange(len(genders))
+    w = 0.38
+    for k, (cls, color) in enumerate((("authorized", AUTH_COLOR), ("outsiders", OUT_COLOR))):
+        vals = [int(counts.get(cls, {}).get(g, 0)) for g in genders]
+        bars = ax.bar(x + (k - 0.5) * w, vals, w, color=color, label=cls)
+        ax.bar_label(bars, fontsize=8)
+    ax.set_xticks(x)
+    ax.set_xticklabels(["male", "female", "unknown"])
+    ax.set_ylabel(f"number of {unit}")
+    ax.set_title(f"Gender split ({unit})")
+    ax.legend()
+    return fig
+
+
+def fig_durations(duration_s: np.ndarray, labels: np.ndarray) -> Figure:
+    """Histograms (log-spaced bins, log x) of raw recording durations per class."""
+    d = np.asarray(duration_s, dtype=np.float64)
+    labels = np.asarray(labels)
+    ok = np.isfinite(d) & (d > 0)
+    fig = _fig(7.0, 3.8)
+    ax = fig.subplots()
+    if ok.any():
+        lo, hi = d[ok].min(), d[ok].max()
+        if hi <= lo:
+            lo, hi = lo / 1.5, hi * 1.5
+        bins = np.geomspace(lo, hi, 30)
+        for cls, name, color in ((1, "authorized", AUTH_COLOR), (0, "outsiders", OUT_COLOR)):
+            sel = ok & (labels == cls)
+            if sel.any():
+                ax.hist(d[sel], bins=bins, color=color, alpha=0.55, label=f"{name} (n={sel.sum()})")
+        med = float(np.median(d[ok]))
+        ax.axvline(med, color="black", ls="--", lw=1, label=f"median {med:.1f} s")
+        ax.set_xscale("log")
+        ax.legend()
+    ax.set_xlabel("raw recording duration (s, log scale)")
+    ax.set_ylabel("recordings")
+    ax.set_title("Distribution of recording durations")
+    return fig
+
+
+def fig_duration_vs_chunks(
+    duration_s: np.ndarray, chunks: np.ndarray, labels: np.ndarray
+) -> tuple[Figure, ChunkRateFit]:
+    """Scatter of original chunks vs raw duration with the fitted line, and chunks/s histogram."""
+    fit = chunk_rate_fit(duration_s, chunks)
+    d = np.asarray(duration_s, dtype=np.float64)
+    c = np.asarray(chunks, dtype=np.float64)
+    labels = np.asarray(labels)
+    ok = np.isfinite(d) & (d > 0)
+    fig = _fig(11.0, 4.0)
+    ax1, ax2 = fig.subplots(1, 2)
+    for cls, name, color in ((0, "outsiders", OUT_COLOR), (1, "authorized", AUTH_COLOR)):
+        sel = ok & (labels == cls)
+        ax1.scatter(d[sel], c[sel], s=10, alpha=0.6, color=color, label=name)
+    if ok.any() and math.isfinite(fit.slope):
+        xs = np.linspace(0, d[ok].max(), 50)
+        ax1.plot(
+            xs,
+            fit.slope * xs + fit.intercept,
+            color="black",
+            lw=1.5,
+            label=f"fit: {fit.slope:.3f} chunks/s (R²={fit.r2:.2f})",
+        )
+        ax1.plot(xs, xs, color="grey", ls=":", lw=1, label="1 chunk per second")
+    ax1.set_xlabel("raw recording duration (s)")
+    ax1.set_ylabel("original chunks (aug = 0)")
+    ax1.set_title("Recording duration vs chunk count")
+    ax1.legend(fontsize=8)
+    if fit.rates.size:
+        ax2.hist(fit.rates, bins=30, color="#555555")
+        ax2.axvline(fit.mean_rate, color="black", ls="--", label=f"mean {fit.mean_rate:.3f}")
+        ax2.axvline(1.0, color="grey", ls=":", label="1.0")
+        ax2.legend(fontsize=8)
+    ax2.set_xlabel("chunks per second of raw duration")
+    ax2.set_ylabel("recordings")
+    ax2.set_title("Chunks per second, per recording")
+    return fig, fit
+
+
+def fig_mean_spectrograms(
+    mean_auth: np.ndarray,
+    mean_out: np.ndarray,
+    *,
+    frame_s: float | None = None,
+    n_auth: int | None = None,
+    n_out: int | None = None,
+) -> Figure:
+    """Average log-mel (T, M) per class side by side, and authorized − outsiders.
+
+    frame_s: hop between frames in seconds (time axis in seconds when given, else frames).
+    """
+    fig = _fig(13.0, 3.8)
+    axes = fig.subplots(1, 3)
+    a = np.asarray(mean_auth, dtype=np.float64).T  # (M, T): mel band on y
+    o = np.asarray(mean_out, dtype=np.float64).T
+    t = a.shape[1]
+    extent = (0, t * frame_s if frame_s else t, -0.5, a.shape[0] - 0.5)
+    finite = np.concatenate([a[np.isfinite(a)], o[np.isfinite(o)]])
+    vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (-80.0, 0.0)
+    for ax, img, title, n in (
+        (axes[0], a, "authorized", n_auth),
+        (axes[1], o, "outsiders", n_out),
+    ):
+        im = ax.imshow(
+            img, origin="lower", aspect="auto", extent=extent, vmin=vmin, vmax=vmax, cmap="magma"
+        )
+        ax.set_title(f"mean log-mel: {title}" + (f" (n={n})" if n is not None else ""))
+        fig.colorbar(im, ax=ax, label="dB (re chunk peak)")
+    diff = a - o
+    lim = float(np.nanmax(np.abs(diff))) if np.isfinite(diff).any() else 1.0
+    im = axes[2].imshow(
+        diff, origin="lower", aspect="auto", extent=extent, cmap="RdBu_r", vmin=-lim, vmax=lim
+    )
+    axes[2].set_title("difference: authorized − outsiders")
+    fig.colorbar(im, ax=axes[2], label="dB")
+    for ax in axes:
+        ax.set_xlabel("time (s)" if frame_s else "time frame")
+        ax.set_ylabel("mel band")
+    return fig
+
+
+def fig_tsne(
+    xy: np.ndarray,
+    labels: np.ndarray,
+    speakers: np.ndarray,
+    speaker_names: Sequence[str],
+    title: str,
+) -> Figure:
+    """Two scatter panels of the same 2-D points: by class, and by speaker (top 10, others grey)."""
+    xy = np.asarray(xy)
+    labels = np.asarray(labels)
+    speakers = np.asarray(speakers)
+    fig = _fig(12.0, 5.0)
+    ax1, ax2 = fig.subplots(1, 2)
+    for cls, name, color in ((0, "outsiders", OUT_COLOR), (1, "authorized", AUTH_COLOR)):
+        sel = labels == cls
+        ax1.scatter(
+            xy[sel, 0], xy[sel, 1], s=6, alpha=0.6, color=color, label=f"{name} ({sel.sum()})"
+        )
+    ax1.set_title("coloured by class")
+    ax1.legend(markerscale=2, fontsize=8)
+    counts = Counter(speakers.tolist())
+    top = [s for s, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:_TOP_SPEAKERS]]
+    other = ~np.isin(speakers, top)
+    ax2.scatter(xy[other, 0], xy[other, 1], s=5, alpha=0.35, color=OTHER_COLOR, label="others")
+    cmap = [
+        "#1f77b4",
+        "#ff7f0e",
+        "#2ca02c",
+        "#d62728",
+        "#9467bd",
+        "#8c564b",
+        "#e377c2",
+        "#7f7f7f",
+        "#bcbd22",
+        "#17becf",
+    ]
+    for k, s in enumerate(top):
+        sel = speakers == s
+        ax2.scatter(
+            xy[sel, 0],
+            xy[sel, 1],
+            s=7,
+            alpha=0.8,
+            color=cmap[k % len(cmap)],
+            label=speaker_names[s],
+        )
+    ax2.set_title(f"coloured by speaker (top {len(top)} by count)")
+    ax2.legend(markerscale=2, fontsize=7, ncol=2)
+    for ax in (ax1, ax2):
+        ax.set_xlabel("t-SNE 1 (a.u.)")
+        ax.set_ylabel("t-SNE 2 (a.u.)")
+    fig.suptitle(title)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Training runs (TensorBoard)
+# --------------------------------------------------------------------------------------------
+
+Scalars = dict[str, tuple[np.ndarray, np.ndarray]]  # tag -> (steps int64 (K,), values float64 (K,))
+
+
+def _tb_dir(run_dir: Path) -> Path:
+    for cand in (run_dir / "tb", run_dir):
+        if cand.is_dir() and any(p.name.startswith("events.out.tfevents") for p in cand.iterdir()):
+            return cand
+    raise ConfigError(f"{run_dir}: no TensorBoard event files in it or in its tb/ folder")
+
+
+def read_run_scalars(run_dir: str | Path) -> Scalars:
+    """All scalar series of a run (``run_dir/tb`` or ``run_dir`` itself holding event files).
+
+    Duplicate steps (e.g. after a resume) keep the last written value. Raises ConfigError when
+    the folder or its event files are missing.
+    """
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ConfigError(f"{run_dir}: run folder not found")
+    tb = _tb_dir(run_dir)
+    by_tag: dict[str, dict[int, float]] = {}
+    for events in sorted(tb.glob("events.out.tfevents*")):  # sorted = written order
+        acc = EventAccumulator(str(events), size_guidance={"scalars": 0})
+        acc.Reload()
+        for tag in acc.Tags().get("scalars", []):
+            for ev in acc.Scalars(tag):
+                by_tag.setdefault(tag, {})[int(ev.step)] = float(ev.value)
+    series: Scalars = {}
+    for tag, by_step in by_tag.items():
+        steps = sorted(by_step)
+        series[tag] = (
+            np.array(steps, dtype=np.int64),
+            np.array([by_step[k] for k in steps], dtype=np.float64),
+        )
+    return series
+
+
+def split_tag(tag: str) -> tuple[str, str]:
+    """``epoch/val_acc/identification`` -> (``epoch/val_acc``, ``identification``); plain -> (tag, "")."""
+    parts = tag.split("/")
+    if len(parts) >= 3:
+        return "/".join(parts[:2]), "/".join(parts[2:])
+    return tag, ""
+
+
+def _variants(
+    runs: Mapping[str, Scalars], base: str
+) -> list[tuple[str, str, tuple[np.ndarray, np.ndarray]]]:
+    """(run, head, series) for every tag ``base`` or ``base/<head>`` across runs."""
+    found = []
+    for run, scalars in runs.items():
+        for tag in sorted(scalars):
+            b, head = split_tag(tag)
+            if b == base:
+                found.append((run, head, scalars[tag]))
+    return found
+
+
+def _series_label(run: str, head: str, multi_run: bool) -> str:
+    parts = [run] if multi_run else []
+    if head:
+        parts.append(head)
+    return " · ".join(parts)
+
+
+def _series_colors(runs: Mapping[str, Scalars]) -> dict[tuple[str, str], str]:
+    """One colour per (run, head) pair, stable across figures."""
+    keys: list[tuple[str, str]] = []
+    for run, scalars in runs.items():
+        heads = sorted({split_tag(t)[1] for t in scalars if t.startswith("epoch/")})
+        keys += [(run, h) for h in heads or [""]]
+    return {k: _RUN_COLORS[i % len(_RUN_COLORS)] for i, k in enumerate(keys)}
+
+
+_PANELS = (
+    ("loss", "epoch/train_loss", "epoch/val_loss", "loss (cross-entropy over AAM logits)"),
+    ("accuracy", "epoch/train_acc", "epoch/val_acc", "accuracy (fraction)"),
+    ("learning rate", "epoch/lr", None, "learning rate"),
+    ("macro-F1", "epoch/train_macro_f1", "epoch/val_macro_f1", "macro-F1 (fraction)"),
+)
+
+
+def fig_training_curves(runs: Mapping[str, Scalars]) -> Figure:
+    """2×2 panels (loss, accuracy, learning rate, macro-F1) over epochs; train solid, val dashed.
+
+    runs: {run name: {tag: (steps, values)}}; head-suffixed tags become separate series.
+    """
+    colors = _series_colors(runs)
+    multi = len(runs) > 1
+    fig = _fig(12.0, 8.0)
+    axes = fig.subplots(2, 2).ravel()
+    for ax, (title, train_tag, val_tag, ylabel) in zip(axes, _PANELS):
+        drawn = False
+        for tag, style, kind in ((train_tag, "-", "train"), (val_tag, "--", "val")):
+            if tag is None:
+                continue
+            for run, head, (steps, vals) in _variants(runs, tag):
+                label = _series_label(run, head, multi)
+                label = f"{label} {kind}".strip() if val_tag else (label or "lr")
+                ax.plot(
+                    steps,
+                    vals,
+                    style,
+                    marker="o",
+                    ms=3,
+                    color=colors.get((run, head), "black"),
+                    label=label,
+                )
+                drawn = True
+        ax.set_title(title + (" (train solid, validation dashed)" if val_tag else ""))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        if title == "learning rate" and drawn:
+            ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+        if drawn:
+            ax.legend(fontsize=7)
+        else:
+            ax.text(0.5, 0.5, "not logged", ha="center", va="center", transform=ax.transAxes)
+    fig.suptitle("Training curves")
+    return fig
+
+
+def fig_val_accuracy_mc(runs: Mapping[str, Scalars]) -> Figure:
+    """Validation accuracy per epoch with ± MC-dropout spread error bars; one panel per head."""
+    colors = _series_colors(runs)
+    multi = len(runs) > 1
+    series = _variants(runs, "epoch/val_acc")
+    heads = sorted({h for _, h, _ in series}) or [""]
+    fig = _fig(5.5 * len(heads), 4.0)
+    axes = fig.subplots(1, len(heads), squeeze=False)[0]
+    for ax, head in zip(axes, heads):
+        for run, h, (steps, vals) in series:
+            if h != head:
+                continue
+            spread = runs[run].get(f"epoch/val_mc_spread/{h}" if h else "epoch/val_mc_spread")
+            if spread is None and h:
+                spread = runs[run].get("epoch/val_mc_spread")
+            yerr = None
+            if spread is not None:
+                lookup = dict(zip(spread[0].tolist(), spread[1].tolist()))
+                yerr = np.array([lookup.get(s, np.nan) for s in steps.tolist()])
+            color = colors.get((run, h), "black")
+            label = _series_label(run, "", multi) or "validation"
+            ax.errorbar(steps, vals, yerr=yerr, fmt="-o", ms=3, capsize=3, color=color, label=label)
+            if yerr is not None:
+                ax.fill_between(steps, vals - yerr, vals + yerr, color=color, alpha=0.15)
+        ax.set_title(f"validation accuracy ± MC-dropout spread{f' ({head})' if head else ''}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("accuracy (fraction)")
+        ax.legend(fontsize=8)
+    return fig
+
+
+def _smooth(vals: np.ndarray, k: int) -> np.ndarray:
+    if k <= 1 or vals.size < k:
+        return vals
+    kernel = np.ones(k) / k
+    pad = np.concatenate([np.full(k - 1, vals[0]), vals])
+    return np.convolve(pad, kernel, mode="valid")
+
+
+def fig_batch_curves(runs: Mapping[str, Scalars]) -> Figure | None:
+    """Batch-level loss and accuracy (raw, faint; moving average, solid); None when not logged."""
+    colors = _series_colors(runs)
+    multi = len(runs) > 1
+    panels = [(base, _variants(runs, base)) for base in ("batch/loss", "batch/acc")]
+    if not any(v for _, v in panels):
+        return None
+    fig = _fig(12.0, 3.8)
+    axes = fig.subplots(1, 2)
+    for ax, (base, series) in zip(axes, panels):
+        for run, head, (steps, vals) in series:
+            color = colors.get((run, head), colors.get((run, ""), "black"))
+            k = max(1, vals.size // 50)
+            ax.plot(steps, vals, color=color, alpha=0.25, lw=0.8)
+            label = _series_label(run, head, multi) or "train"
+            ax.plot(steps, _smooth(vals, k), color=color, lw=1.5, label=f"{label} (avg of {k})")
+        ax.set_title(base.replace("batch/", "training batch "))
+        ax.set_xlabel("step (batch)")
+        ax.set_ylabel("loss" if base.endswith("loss") else "accuracy (fraction)")
+        if series:
+            ax.legend(fontsize=8)
+    return fig
+
+
+def _training_rows(runs: Mapping[str, Scalars]) -> list[list[str]]:
+    rows = []
+    for run, scalars in runs.items():
+        heads = sorted({split_tag(t)[1] for t in scalars if t.startswith("epoch/val_")}) or [""]
+        for head in heads:
+
+            def get(base: str, head: str = head, scalars: Scalars = scalars) -> Any:
+                return scalars.get(f"{base}/{head}" if head else base) or scalars.get(base)
+
+            f1, acc, vloss = get("epoch/val_macro_f1"), get("epoch/val_acc"), get("epoch/val_loss")
+            sps = get("epoch/samples_per_s")
+            epochs = max(
+                (len(v[0]) for k, v in scalars.items() if k.startswith("epoch/")), default=0
+            )
+            best = f"{f1[1].max():.4f} (epoch {int(f1[0][f1[1].argmax()])})" if f1 else "–"
+            rows.append(
+                [
+                    run,
+                    head or "–",
+                    str(epochs),
+                    best,
+                    f"{acc[1][-1]:.4f}" if acc else "–",
+                    f"{vloss[1].min():.4f}" if vloss else "–",
+                    f"{sps[1].mean():,.0f}" if sps else "–",
+                ]
+            )
+    return rows
+
+
+# --------------------------------------------------------------------------------------------
+# Evaluation
+# --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class EvalData:
+    """What the evaluation figures need; every field is optional.
+
+    Scores: higher = more likely genuine (cosine). Rates are fractions in [0, 1].
+    """
+
+    auth_confusion: np.ndarray | None = None  # (2, 2) int counts, rows = true, cols = predicted
+    auth_labels: list[str] = dataclasses.field(default_factory=lambda: ["outsider", "authorized"])
+    auth_report: dict[str, Any] | None = None  # classification_report dict
+    id_confusion: np.ndarray | None = None  # (N, N) int counts
+    id_labels: list[str] | None = None  # row labels
+    id_col_labels: list[str] | None = None  # column labels when they differ (e.g. + "other")
+    id_report: dict[str, Any] | None = None
+    genuine: np.ndarray | None = None  # (G,) scores of genuine trials
+    impostor: np.ndarray | None = None  # (I,) scores of impostor trials
+    det_far: np.ndarray | None = None
+    det_frr: np.ndarray | None = None
+    eer: float | None = None
+    eer_threshold: float | None = None
+    threshold: float | None = None  # operating threshold
+    summary: dict[str, Any] = dataclasses.field(default_factory=dict)  # scalar metrics for a table
+    source: str = ""
+
+    def merge_missing(self, other: EvalData) -> None:
+        """Fill this object's empty fields from ``other``."""
+        for f in dataclasses.fields(self):
+            if f.name in ("summary", "source", "auth_labels", "id_col_labels", "id_labels"):
+                continue
+            if getattr(self, f.name) is None and getattr(other, f.name) is not None:
+                setattr(self, f.name, getattr(other, f.name))
+                if f.name == "auth_confusion":
+                    self.auth_labels = other.auth_labels
+                if f.name == "id_confusion":
+                    self.id_labels, self.id_col_labels = other.id_labels, other.id_col_labels
+        for k, v in other.summary.items():
+            self.summary.setdefault(k, v)
+
+
+def _find(d: Any, keys: Sequence[str]) -> Any:
+    """First value found under any of ``keys`` (dotted paths allowed) in nested dict d."""
+    for key in keys:
+        cur = d
+        for part in key.split("."):
+            if isinstance(cur, Mapping) and part in cur:
+                cur = cur[part]
+            else:
+                cur = None
+                break
+        if cur is not None:
+            return cur
+    return None
+
+
+def _array(value: Any, ndim: int | None = None) -> np.ndarray | None:
+    if value is None:
+        return None
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    if ndim is not None and arr.ndim != ndim:
+        return None
+    return arr
+
+
+def _float(value: Any) -> float | None:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if math.isfinite(out) else None
+
+
+def eval_from_metrics(
+    metrics: Mapping[str, Any], family: str = "cosine", level: str = "chunk"
+) -> EvalData:
+    """Map ``voxgate evaluate``'s metrics.json onto EvalData, taking whatever keys exist.
+
+    Layout (training/evaluate.py): metrics[family]["authentication"|"identification"][level],
+    family "cosine" (profiles from the train split; the client's score) or "heads", level
+    "chunk" (1 s) or "decision" (3 s). Authentication entries hold confusion (2x2, rows = true
+    [outsider, authorized]), report (classification_report), eer, eer_threshold, threshold,
+    far, frr, min_dcf, accuracy; identification entries hold confusion (rows = present
+    classes, columns = those + "other"), confusion_labels, per_class, top1_accuracy, macro_f1.
+    metrics.json holds no per-trial scores, so DET and histograms need --model.
+    """
+    data = EvalData(source=f"metrics.json: {family}, per {level}")
+    fam = metrics.get(family) if isinstance(metrics.get(family), Mapping) else None
+    if fam is None:
+        for other in ("cosine", "heads"):
+            if isinstance(metrics.get(other), Mapping):
+                fam, family = metrics[other], other
+                data.source = f"metrics.json: {family}, per {level}"
+                break
+    fam = fam or {}
+    am = _find(fam, [f"authentication.{level}"]) or {}
+    cm = _array(am.get("confusion"), 2)
+    if cm is not None and cm.shape == (2, 2):
+        data.auth_confusion = cm.astype(np.int64)
+    rep = am.get("report")
+    if isinstance(rep, Mapping) and isinstance(rep.get("per_class"), Mapping):
+        data.auth_report = dict(rep)
+        data.auth_labels = [str(k) for k in rep["per_class"]][:2] or data.auth_labels
+    data.eer = _float(am.get("eer"))
+    data.eer_threshold = _float(am.get("eer_threshold"))
+    data.threshold = _float(am.get("threshold"))
+    im = _find(fam, [f"identification.{level}"]) or {}
+    cm = _array(im.get("confusion"), 2)
+    labels = im.get("confusion_labels")
+    if cm is not None and isinstance(labels, list) and cm.shape[1] == len(labels):
+        data.id_confusion = cm.astype(np.int64)
+        data.id_col_labels = [str(x) for x in labels]
+        data.id_labels = data.id_col_labels[: cm.shape[0]]
+    if isinstance(im.get("per_class"), Mapping):
+        data.id_report = {
+            "per_class": dict(im["per_class"]),
+            "macro": {"f1": im["macro_f1"]} if im.get("macro_f1") is not None else {},
+            "accuracy": im.get("top1_accuracy"),
+        }
+    for name in ("cosine", "heads"):
+        f = metrics.get(name)
+        if not isinstance(f, Mapping):
+            continue
+        for lev, a in (f.get("authentication") or {}).items():
+            macro = ((a.get("report") or {}).get("macro") or {}).get("f1")
+            for key, val in (
+                ("accuracy", a.get("accuracy")),
+                ("FAR", a.get("far")),
+                ("FRR", a.get("frr")),
+                ("EER", a.get("eer")),
+                ("minDCF(0.01)", a.get("min_dcf")),
+                ("macro-F1", macro),
+                ("threshold", a.get("threshold")),
+            ):
+                if _float(val) is not None:
+                    data.summary[f"{name} authentication {lev}: {key}"] = float(val)
+        for lev, i in (f.get("identification") or {}).items():
+            for key in ("top1_accuracy", "macro_f1"):
+                if _float(i.get(key)) is not None:
+                    data.summary[f"{name} identification {lev}: {key}"] = float(i[key])
+    unseen = metrics.get("unseen_outsiders")
+    if isinstance(unseen, Mapping):
+        for name in ("cosine", "heads"):
+            for lev, u in (unseen.get(name) or {}).items():
+                if _float(u.get("far")) is not None:
+                    data.summary[f"unseen outsiders {name} {lev}: FAR"] = float(u["far"])
+    return data
+
+
+def _iter_batches(path: Path, idx: np.ndarray, block: int = 256):
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        ds = f["features"]
+        for i in range(0, len(idx), block):
+            yield ds[np.asarray(idx[i : i + block])].astype(np.float32)
+
+
+def _embed(encoder: Any, path: Path, idx: np.ndarray) -> np.ndarray:
+    import torch
+
+    parts = [
+        np.asarray(encoder.embed_features(torch.from_numpy(b))) for b in _iter_batches(path, idx)
+    ]
+    if not parts:
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.concatenate(parts).astype(np.float32)
+
+
+def eval_from_model(
+    encoder: Any,
+    summary: DatasetSummary,
+    *,
+    seed: int = 0,
+    max_train_per_speaker: int = 200,
+    max_test: int = 5000,
+) -> EvalData:
+    """Score the test split (original chunks) against per-speaker profiles from train embeddings.
+
+    Profile = L2-normalised mean of a speaker's train embeddings (at most
+    ``max_train_per_speaker`` chunks). Authentication score of a chunk = max cosine over the
+    authorized profiles; prediction = score >= the checkpoint's threshold (the EER threshold when
+    the checkpoint has none). Identification = nearest profile over all speakers.
+    """
+    from voxgate.core import metrics as vm
+
+    rng = np.random.default_rng(seed)
+    orig = summary.aug == 0
+    train_idx = []
+    for s in np.unique(summary.speaker[orig & (summary.split == 0)]):
+        idx = np.flatnonzero(orig & (summary.split == 0) & (summary.speaker == s))
+        train_idx.append(_sample(rng, idx, max_train_per_speaker))
+    test_idx = _sample(rng, np.flatnonzero(orig & (summary.split == 2)), max_test)
+    if not train_idx or test_idx.size == 0:
+        raise DatasetError(f"{summary.path}: no original train or test chunks to evaluate")
+    train_idx_all = np.sort(np.concatenate(train_idx))
+    train_emb = _embed(encoder, summary.path, train_idx_all)
+    test_emb = _embed(encoder, summary.path, test_idx)
+    train_spk = summary.speaker[train_idx_all]
+    prof_speakers = np.unique(train_spk)
+    profiles = np.stack([train_emb[train_spk == s].mean(axis=0) for s in prof_speakers])
+    profiles /= np.maximum(np.linalg.norm(profiles, axis=1, keepdims=True), 1e-12)
+    cos = test_emb @ profiles.T  # (B, S)
+    auth_cols = summary.speaker_authorized[prof_speakers]
+    if not auth_cols.any():
+        raise DatasetError(f"{summary.path}: no authorized speaker has train chunks")
+    score = cos[:, auth_cols].max(axis=1)
+    y_auth = summary.label[test_idx].astype(np.int64)
+    genuine, impostor = score[y_auth == 1], score[y_auth == 0]
+    data = EvalData(source="computed from --model")
+    data.genuine, data.impostor = genuine, impostor
+    if genuine.size and impostor.size:
+        data.eer, data.eer_threshold = (float(v) for v in vm.eer(genuine, impostor))
+        far, frr, _ = vm.det_curve(genuine, impostor)
+        data.det_far, data.det_frr = np.asarray(far), np.asarray(frr)
+        data.summary["eer"] = data.eer
+    # The checkpoint's main threshold is for 3-s decisions; 1-s chunks use cosine_1s.
+    thr = _float((getattr(encoder, "calibration", None) or {}).get("cosine_1s"))
+    data.threshold = thr if thr is not None else data.eer_threshold
+    if data.threshold is not None:
+        pred = (score >= data.threshold).astype(np.int64)
+        data.auth_confusion = np.asarray(vm.confusion_matrix(y_auth, pred, 2))
+        data.auth_report = vm.classification_report(y_auth, pred, list(data.auth_labels))
+        data.summary["accuracy"] = float(data.auth_report.get("accuracy", np.nan))
+        if genuine.size and impostor.size:
+            far, frr = vm.far_frr(genuine, impostor, data.threshold)
+            data.summary["far"], data.summary["frr"] = float(far), float(frr)
+    remap = {int(s): k for k, s in enumerate(prof_speakers)}
+    known = np.isin(summary.speaker[test_idx], prof_speakers)
+    y_id = np.array([remap[int(s)] for s in summary.speaker[test_idx][known]], dtype=np.int64)
+    p_id = cos[known].argmax(axis=1)
+    names = [summary.speakers[s] for s in prof_speakers]
+    if y_id.size:
+        data.id_confusion = np.asarray(vm.confusion_matrix(y_id, p_id, len(names)))
+        data.id_labels = names
+        data.id_report = vm.classification_report(y_id, p_id, names)
+        data.summary["identification.top1_accuracy"] = float(data.id_report.get("accuracy", np.nan))
+    data.summary["test chunks scored"] = int(test_idx.size)
+    return data
+
+
+def fig_confusion(
+    cm: np.ndarray, labels: Sequence[str], title: str, col_labels: Sequence[str] | None = None
+) -> Figure:
+    """Counts and row-normalised (recall) confusion matrices side by side; rows = true class.
+
+    cm (R, C) int; labels: R row names; col_labels: C column names (default = labels).
+    """
+    cm = np.asarray(cm, dtype=np.float64)
+    col_labels = list(labels) if col_labels is None else list(col_labels)
+    n = max(cm.shape)
+    big = n > 12
+    size = 6.5 if big else 4.6
+    fig = _fig(2 * size + 1.0, size)
+    axes = fig.subplots(1, 2)
+    rows = cm.sum(axis=1, keepdims=True)
+    norm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
+    for ax, mat, kind, fmt in (
+        (axes[0], cm, "counts", "{:.0f}"),
+        (axes[1], norm, "normalised by true class", "{:.2f}"),
+    ):
+        im = ax.imshow(mat, cmap="Blues", vmin=0, vmax=mat.max() if kind == "counts" else 1.0)
+        fig.colorbar(im, ax=ax, shrink=0.8, label="chunks" if kind == "counts" else "fraction")
+        if not big:
+            thresh = mat.max() / 2 if mat.max() > 0 else 1
+            for i in range(cm.shape[0]):
+                for j in range(cm.shape[1]):
+                    ax.text(
+                        j,
+                        i,
+                        fmt.format(mat[i, j]),
+                        ha="center",
+                        va="center",
+                        fontsize=9,
+                        color="white" if mat[i, j] > thresh else "black",
+                    )
+        fs = 5 if big else 9
+        ax.set_xticks(np.arange(cm.shape[1]))
+        ax.set_yticks(np.arange(cm.shape[0]))
+        ax.set_xticklabels(col_labels, rotation=90 if big else 0, fontsize=fs)
+        ax.set_yticklabels(labels, fontsize=fs)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(kind)
+    fig.suptitle(title)
+    return fig
+
+
+def fig_per_class(
+    report: Mapping[str, Any], title: str, colors: Sequence[str] | None = None
+) -> Figure:
+    """Grouped precision / recall / F1 bars per class, support written under each class name."""
+    per = report.get("per_class", {})
+    names = list(per)
+    n = len(names)
+    fig = _fig(min(16.0, max(6.0, 0.45 * n + 3)), 4.2)
+    ax = fig.subplots()
+    x = np.arange(n)
+    w = 0.27
+    metric_colors = ("#444444", "#888888", "#CCCCCC")
+    for k, (m, c) in enumerate(zip(("precision", "recall", "f1"), metric_colors)):
+        vals = [float(per[name].get(m, np.nan)) for name in names]
+        ax.bar(x + (k - 1) * w, vals, w, color=c, edgecolor="black", lw=0.4, label=m)
+    if colors is not None:
+        for xi, col in zip(x, colors):
+            ax.axvspan(xi - 0.45, xi + 0.45, color=col, alpha=0.08, lw=0)
+    ax.set_xticks(x)
+    ax.set_xticklabels(
+        [f"{name}\n(n={int(per[name].get('support', 0))})" for name in names],
+        rotation=90 if n > 8 else 0,
+        fontsize=6 if n > 20 else 9,
+    )
+    ax.set_ylim(0, 1.08)
+    ax.set_ylabel("score (fraction)")
+    macro = report.get("macro", {})
+    extra = f"; macro-F1 {float(macro['f1']):.3f}" if "f1" in macro else ""
+    acc = report.get("accuracy")
+    extra += f"; accuracy {float(acc):.3f}" if acc is not None else ""
+    ax.set_title(f"{title}{extra}")
+    ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
+def fig_det(
+    far: np.ndarray,
+    frr: np.ndarray,
+    *,
+    eer: float | None = None,
+    threshold_point: tuple[float, float] | None = None,
+    threshold: float | None = None,
+) -> Figure:
+    """DET curve (FRR vs FAR on normal-deviate axes) with the EER point and the operating point.
+
+    threshold_point: (far, frr) at the operating ``threshold``.
+    """
+    from scipy.stats import norm
+
+    lo = 1e-4
+    far = np.clip(np.asarray(far, dtype=np.float64), lo, 1 - lo)
+    frr = np.clip(np.asarray(frr, dtype=np.float64), lo, 1 - lo)
+    fig = _fig(5.5, 5.2)
+    ax = fig.subplots()
+    ax.plot(norm.ppf(far), norm.ppf(frr), color="black", lw=1.5, label="DET")
+    if eer is not None:
+        e = min(max(eer, lo), 1 - lo)
+        ax.plot(
+            norm.ppf(e), norm.ppf(e), "o", color=AUTH_COLOR, ms=8, label=f"EER {100 * eer:.2f}%"
+        )
+    if threshold_point is not None:
+        fa, fr = (min(max(v, lo), 1 - lo) for v in threshold_point)
+        thr = f" (threshold {threshold:.3f})" if threshold is not None else ""
+        ax.plot(
+            norm.ppf(fa),
+            norm.ppf(fr),
+            "s",
+            color=OUT_COLOR,
+            ms=8,
+            label=f"operating point{thr}: FAR {100 * threshold_point[0]:.2f}%, FRR {100 * threshold_point[1]:.2f}%",
+        )
+    ticks = np.array([0.001, 0.01, 0.05, 0.2, 0.5, 0.8, 0.95])
+    tl = [f"{100 * t:g}" for t in ticks]
+    ax.set_xticks(norm.ppf(ticks))
+    ax.set_xticklabels(tl)
+    ax.set_yticks(norm.ppf(ticks))
+    ax.set_yticklabels(tl)
+    lim = norm.ppf([0.0005, 0.99])
+    ax.set_xlim(*lim)
+    ax.set_ylim(*lim)
+    ax.plot(lim, lim, ls=":", color="grey", lw=1)
+    ax.set_xlabel("false acceptance rate (%)")
+    ax.set_ylabel("false rejection rate (%)")
+    ax.set_title("DET curve (authentication)")
+    ax.legend(fontsize=7, loc="upper right")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def fig_score_hist(
+    genuine: np.ndarray,
+    impostor: np.ndarray,
+    *,
+    threshold: float | None = None,
+    eer_threshold: float | None = None,
+) -> Figure:
+    """Density histograms of genuine (authorized) and impostor (outsider) trial scores."""
+    g = np.asarray(genuine, dtype=np.float64)
+    i = np.asarray(impostor, dtype=np.float64)
+    both = np.concatenate([g, i])
+    fig = _fig(7.0, 3.8)
+    ax = fig.subplots()
+    if both.size:
+        bins = np.linspace(both.min(), both.max() + 1e-9, 50)
+        ax.hist(
+            i, bins=bins, density=True, alpha=0.55, color=OUT_COLOR, label=f"impostor (n={i.size})"
+        )
+        ax.hist(
+            g, bins=bins, density=True, alpha=0.55, color=AUTH_COLOR, label=f"genuine (n={g.size})"
+        )
+    if threshold is not None:
+        ax.axvline(threshold, color="black", lw=1.5, label=f"operating threshold {threshold:.3f}")
+    if eer_threshold is not None:
+        ax.axvline(
+            eer_threshold, color="black", ls="--", lw=1, label=f"EER threshold {eer_threshold:.3f}"
+        )
+    ax.set_xlabel("score (cosine similarity)")
+    ax.set_ylabel("density")
+    ax.set_title("Scores of genuine vs impostor trials")
+    ax.legend(fontsize=8)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Report assembly
+# --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class ReportFigure:
+    name: str  # file stem, e.g. "class_balance"
+    section: str  # "Dataset" | "Training" | "Evaluation"
+    title: str
+    caption: str
+    path: Path
+
+
+@dataclasses.dataclass
+class ReportResult:
+    index: Path
+    figures: list[ReportFigure]
+    missing: list[str]  # what could not be shown, and why
+    numbers: dict[str, Any]  # key numbers shown in the tables
+
+
+class _Report:
+    """Collects figures, tables and notes per section, then writes index.html."""
+
+    def __init__(self, out_dir: Path):
+        self.out_dir = out_dir
+        self.figures: list[ReportFigure] = []
+        self.tables: dict[str, list[tuple[str, list[str], list[list[str]]]]] = {}
+        self.missing: list[str] = []
+        self.numbers: dict[str, Any] = {}
+
+    def add(self, section: str, name: str, fig: Figure, title: str, caption: str) -> None:
+        path = self.out_dir / f"{name}.png"
+        fig.savefig(path, dpi=DPI, metadata={"Software": None})
+        self.figures.append(ReportFigure(name, section, title, caption, path))
+
+    def table(self, section: str, title: str, header: list[str], rows: list[list[Any]]) -> None:
+        self.tables.setdefault(section, []).append(
+            (title, header, [[str(c) for c in r] for r in rows])
+        )
+
+    def write_html(self, title: str, intro: str) -> Path:
+        esc = html.escape
+        parts = [
+            "<!DOCTYPE html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            f"<title>{esc(title)}</title>",
+            f"<style>{_CSS}</style></head><body>",
+            f"<h1>{esc(title)}</h1>",
+            f"<p class='intro'>{esc(intro)}</p>",
+        ]
+        sections = ["Dataset", "Training", "Evaluation"]
+        for section in sections:
+            figs = [f for f in self.figures if f.section == section]
+            tables = self.tables.get(section, [])
+            if not figs and not tables:
+                continue
+            parts.append(f"<section><h2>{esc(section)}</h2>")
+            for t_title, header, rows in tables:
+                parts.append(f"<h3>{esc(t_title)}</h3><table><thead><tr>")
+                parts += [f"<th>{esc(h)}</th>" for h in header]
+                parts.append("</tr></thead><tbody>")
+                for row in rows:
+                    parts.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>")
+                parts.append("</tbody></table>")
+            for f in figs:
+                data = base64.b64encode(f.path.read_bytes()).decode("ascii")
+                parts.append(
+                    f"<figure id='{esc(f.name)}'><h3>{esc(f.title)}</h3>"
+                    f"<img src='data:image/png;base64,{data}' alt='{esc(f.title)}'>"
+                    f"<figcaption>{esc(f.caption)}</figcaption></figure>"
+                )
+            parts.append("</section>")
+        if self.missing:
+            parts.append("<section><h2>Not shown</h2><ul class='missing'>")
+            parts += [f"<li>{esc(m)}</li>" for m in self.missing]
+            parts.append("</ul></section>")
+        parts.append("</body></html>")
+        index = self.out_dir / "index.html"
+        index.write_text("\n".join(parts), encoding="utf-8")
+        return index
+
+
+_CSS = (
+    "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1200px;margin:2em auto;"
+    "padding:0 1em;color:#222;line-height:1.45}h1{border-bottom:2px solid #D55E00}"
+    "h2{margin-top:2em;border-bottom:1px solid #ccc}table{border-collapse:collapse;margin:.5em 0 1.5em}"
+    "th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}th{background:#f2f2f2}"
+    "td:first-child,th:first-child{text-align:left}figure{margin:1.5em 0}"
+    "img{max-width:100%;border:1px solid #eee}figcaption{font-size:.92em;color:#444;max-width:60em}"
+    ".intro{color:#555}.missing li{color:#8a4b00}"
+)
+
+
+def _pct(a: int, b: int) -> str:
+    return f"{100 * a / b:.1f}%" if b else "–"
+
+
+def _dataset_section(
+    rep: _Report, summary: DatasetSummary, *, seed: int, max_tsne: int, max_spec: int, encoder: Any
+) -> None:
+    rec = recording_table(summary)
+    counts = _class_counts(summary, rec)
+    orig = summary.aug == 0
+    n_orig, n_all = int(orig.sum()), summary.n_chunks
+    rep.numbers.update(
+        {
+            "chunks_total": n_all,
+            "chunks_original": n_orig,
+            "recordings": int(len(rec["chunks"])),
+            "speakers": len(summary.speakers),
+            "authorized": list(summary.authorized),
+        }
+    )
+    # Tables: classes and splits.
+    rows = [
+        [group, f"{a:,}", f"{o:,}", f"{a + o:,}", _pct(a, a + o)]
+        for group, (a, o) in counts.items()
+    ]
+    rep.table(
+        "Dataset",
+        "Class balance",
+        ["", "authorized", "outsiders", "total", "authorized share"],
+        rows,
+    )
+    rows = []
+    for k, name in enumerate(summary.split_names):
+        sel = summary.split == k
+        rows.append(
+            [
+                name,
+                f"{int((rec['split'] == k).sum()):,}",
+                f"{int((sel & orig & (summary.label == 1)).sum()):,}",
+                f"{int((sel & orig & (summary.label == 0)).sum()):,}",
+                f"{int((sel & orig).sum()):,}",
+                f"{int(sel.sum()):,}",
+            ]
+        )
+        rep.numbers[f"chunks_{name}"] = int(sel.sum())
+        rep.numbers[f"chunks_{name}_original"] = int((sel & orig).sum())
+    rows.append(
+        [
+            "all",
+            f"{len(rec['chunks']):,}",
+            f"{counts['chunks (original)'][0]:,}",
+            f"{counts['chunks (original)'][1]:,}",
+            f"{n_orig:,}",
+            f"{n_all:,}",
+        ]
+    )
+    rep.table(
+        "Dataset",
+        "Splits (by source recording)",
+        [
+            "split",
+            "recordings",
+            "authorized chunks",
+            "outsider chunks",
+            "original chunks",
+            "all chunks (with augmented)",
+        ],
+        rows,
+    )
+    train = summary.split == 0
+    n_train_orig = int((train & orig).sum())
+    multiplier = int(train.sum()) / n_train_orig if n_train_orig else float("nan")
+    rep.numbers["augmentation_multiplier"] = multiplier
+    aug_rows = [
+        [tag, f"{int((summary.aug == k).sum()):,}"] for k, tag in enumerate(summary.aug_tags)
+    ]
+    aug_rows.append(["train-split multiplier (all / original)", f"{multiplier:.2f}×"])
+    rep.table("Dataset", "Augmentation (chunks per tag)", ["aug tag", "chunks"], aug_rows)
+    dur = rec["duration_s"]
+    speech = rec["speech_s"]
+    info = [
+        ["file", str(summary.path)],
+        ["fingerprint", summary.fingerprint or "–"],
+        ["speakers (authorized / total)", f"{counts['speakers'][0]} / {len(summary.speakers)}"],
+        ["authorized group", ", ".join(summary.authorized)],
+        ["raw audio (h)", f"{np.nansum(dur) / 3600:.2f}" if np.isfinite(dur).any() else "–"],
+        [
+            "speech after VAD (h)",
+            f"{np.nansum(speech) / 3600:.2f}" if np.isfinite(speech).any() else "–",
+        ],
+        [
+            "chunk shape (frames × mel bands)",
+            f"{summary.feature_shape[0]} × {summary.feature_shape[1]}",
+        ],
+        ["feature config", json.dumps(summary.feature_config, sort_keys=True)],
+    ]
+    rep.table("Dataset", "Summary", ["", "value"], info)
+
+    rep.add(
+        "Dataset",
+        "class_balance",
+        fig_class_balance(counts),
+        "Class balance",
+        "Authorized vs outsiders in speakers, source recordings, original chunks (aug = 0) and all "
+        f"chunks including augmented copies. The authorized share of original chunks is "
+        f"{_pct(counts['chunks (original)'][0], n_orig)}; "
+        "training oversamples the authorized class rather than relying on this ratio.",
+    )
+    s = len(summary.speakers)
+    per_orig = np.bincount(summary.speaker[orig], minlength=s)[:s]
+    per_aug = np.bincount(summary.speaker[~orig], minlength=s)[:s]
+    rep.add(
+        "Dataset",
+        "speaker_chunks",
+        fig_speaker_chunks(summary.speakers, per_orig, per_aug, summary.speaker_authorized),
+        "Chunks per speaker",
+        f"1-s chunks per speaker, sorted; authorized speakers in orange, outsiders in blue. Solid: "
+        f"original chunks (min {per_orig.min() if s else 0}, median {np.median(per_orig) if s else 0:.0f}, "
+        f"max {per_orig.max() if s else 0}); light: augmented copies (train split only).",
+    )
+
+    genders = rec["gender"]
+    if any(g in ("M", "F") for g in genders):
+        by_speaker: dict[int, Counter] = {}
+        for spk, g in zip(rec["speaker"], genders):
+            if spk >= 0:
+                by_speaker.setdefault(int(spk), Counter())[g if g in ("M", "F") else "unknown"] += 1
+        gcounts: dict[str, Counter] = {"authorized": Counter(), "outsiders": Counter()}
+        auth_mask = summary.speaker_authorized
+        for spk, c in by_speaker.items():
+            gcounts["authorized" if auth_mask[spk] else "outsiders"][c.most_common(1)[0][0]] += 1
+        rep.add(
+            "Dataset",
+            "gender",
+            fig_gender(gcounts),
+            "Gender split",
+            "Speakers by gender (from the sources table; a speaker's most frequent entry; empty = "
+            "unknown), per class.",
+        )
+        rep.table(
+            "Dataset",
+            "Gender (speakers)",
+            ["class", "male", "female", "unknown"],
+            [[c, v["M"], v["F"], v["unknown"]] for c, v in gcounts.items()],
+        )
+    else:
+        rep.missing.append("gender split: the sources table has no gender values")
+
+    if np.isfinite(dur).any():
+        rep.add(
+            "Dataset",
+            "durations",
+            fig_durations(dur, rec["label"]),
+            "Recording durations",
+            f"Raw duration of each source recording before silence removal (log-spaced bins). "
+            f"Median {np.nanmedian(dur):.1f} s, range {np.nanmin(dur):.1f}–{np.nanmax(dur):.1f} s "
+            f"over {int(np.isfinite(dur).sum())} recordings.",
+        )
+        fig, fit = fig_duration_vs_chunks(dur, rec["chunks"], rec["label"])
+        rep.numbers["chunks_per_second_slope"] = fit.slope
+        rep.numbers["chunks_per_second_mean"] = fit.mean_rate
+        ok = np.isfinite(speech) & (speech > 0)
+        per_speech = float(rec["chunks"][ok].sum() / speech[ok].sum()) if ok.any() else float("nan")
+        rep.numbers["chunks_per_speech_second"] = per_speech
+        min_frac = summary.build_config.get("min_chunk_fraction", None)
+        frac_txt = f" (min_chunk_fraction = {min_frac})" if min_frac is not None else ""
+        rep.add(
+            "Dataset",
+            "duration_vs_chunks",
+            fig,
+            "Duration vs chunk count",
+            f"Original chunks (aug = 0 rows only) against the raw recording duration. Fitted slope: "
+            f"{fit.slope:.3f} chunks per second (intercept {fit.intercept:.2f}, R² {fit.r2:.3f}); mean "
+            f"per-recording rate {fit.mean_rate:.3f}/s; {per_speech:.3f} chunks per second of speech. "
+            f"Chunks are cut from the speech left after VAD silence removal, so a recording yields "
+            f"fewer chunks than its raw duration in seconds; a final partial chunk is kept only when it "
+            f"is at least min_chunk_fraction of a chunk{frac_txt}. Augmented copies multiply the "
+            f"train-split chunks by {multiplier:.2f}× and are not counted here. The course report found "
+            f"a rate above 1.0 because its chunk count included augmented copies and overlapping chunks.",
+        )
+    else:
+        rep.missing.append("duration figures: the sources table has no duration_s")
+
+    rng = np.random.default_rng(seed)
+    frame_s = None
+    hop = summary.feature_config.get("hop_length")
+    sr = summary.feature_config.get("sample_rate")
+    if hop and sr:
+        frame_s = float(hop) / float(sr)
+    means, ns = [], []
+    for cls in (1, 0):
+        idx = _sample(rng, np.flatnonzero(orig & (summary.label == cls)), max_spec)
+        ns.append(int(idx.size))
+        if idx.size:
+            means.append(
+                masked_mean_spectrogram(_read_features(summary.path, idx), summary.lengths[idx])
+            )
+        else:
+            means.append(None)
+    if all(m is not None for m in means):
+        rep.add(
+            "Dataset",
+            "mean_spectrograms",
+            fig_mean_spectrograms(means[0], means[1], frame_s=frame_s, n_auth=ns[0], n_out=ns[1]),
+            "Average log-mel spectrogram per class",
+            f"Mean log-mel (dB relative to each chunk's peak) over {ns[0]} authorized and {ns[1]} "
+            f"outsider original chunks (seeded sample, padded frames excluded); mel band 0 is the "
+            f"lowest frequency. Right: authorized minus outsiders (red = more energy in the "
+            f"authorized group).",
+        )
+    else:
+        rep.missing.append("average spectrograms: one class has no original chunks")
+
+    idx = _sample(rng, np.flatnonzero(orig), max_tsne)
+    if idx.size >= 10:
+        feats = _read_features(summary.path, idx)
+        xy = tsne_2d(pooled_features(feats, summary.lengths[idx]), seed=seed)
+        rep.add(
+            "Dataset",
+            "tsne_features",
+            fig_tsne(
+                xy,
+                summary.label[idx],
+                summary.speaker[idx],
+                summary.speakers,
+                "t-SNE of pooled log-mel features (mean ‖ std over time)",
+            ),
+            "t-SNE of pooled features",
+            f"{idx.size} original chunks sampled with seed {seed}; each chunk is its log-mel mean and "
+            f"standard deviation over time ({2 * summary.feature_shape[1]} values, standardised). "
+            f"Left by class, right by speaker (the {_TOP_SPEAKERS} most frequent speakers in the "
+            f"sample; others grey).",
+        )
+        if encoder is not None:
+            emb = _embed(encoder, summary.path, idx)
+            xy = tsne_2d(emb, seed=seed)
+            rep.add(
+                "Dataset",
+                "tsne_embeddings",
+                fig_tsne(
+                    xy,
+                    summary.label[idx],
+                    summary.speaker[idx],
+                    summary.speakers,
+                    "t-SNE of model embeddings",
+                ),
+                "t-SNE of model embeddings",
+                f"The same {idx.size} chunks embedded by the model ({emb.shape[1]}-d, L2-normalised). "
+                f"Tight single-colour clusters in the right panel mean the model separates speakers.",
+            )
+    else:
+        rep.missing.append("t-SNE: fewer than 10 original chunks")
+
+
+def _training_section(rep: _Report, run_dirs: Sequence[Path]) -> None:
+    runs: dict[str, Scalars] = {}
+    for d in run_dirs:
+        name = d.name if d.name != "tb" else d.parent.name
+        while name in runs:
+            name += "'"
+        runs[name] = read_run_scalars(d)
+    rep.add(
+        "Training",
+        "training_curves",
+        fig_training_curves(runs),
+        "Training curves",
+        "Loss, accuracy, learning rate and macro-F1 per epoch; training solid, validation dashed. "
+        "Runs in mode 'both' show one series per head (authentication, identification). Validation "
+        "uses held-out recordings (split by recording), so it is not optimistic.",
+    )
+    if _variants(runs, "epoch/val_acc"):
+        has_spread = any(split_tag(t)[0] == "epoch/val_mc_spread" for s in runs.values() for t in s)
+        rep.add(
+            "Training",
+            "val_accuracy_mc",
+            fig_val_accuracy_mc(runs),
+            "Validation accuracy with MC-dropout spread",
+            "Validation accuracy per epoch; error bars and band: ± the mean standard deviation of "
+            "the MC-dropout passes (epoch/val_mc_spread)."
+            + ("" if has_spread else " No MC spread was logged, so no error bars are drawn."),
+        )
+    else:
+        rep.missing.append("validation accuracy with MC error bars: no epoch/val_acc logged")
+    fig = fig_batch_curves(runs)
+    if fig is not None:
+        rep.add(
+            "Training",
+            "batch_curves",
+            fig,
+            "Batch-level curves",
+            "Per-batch training loss and accuracy (faint) with a moving average (solid).",
+        )
+    rep.table(
+        "Training",
+        "Runs",
+        [
+            "run",
+            "head",
+            "epochs",
+            "best val macro-F1",
+            "final val acc",
+            "min val loss",
+            "samples/s",
+        ],
+        _training_rows(runs),
+    )
+    rep.numbers["runs"] = list(runs)
+
+
+def _evaluation_section(rep: _Report, data: EvalData) -> None:
+    wanted = []
+    if data.auth_confusion is not None:
+        rep.add(
+            "Evaluation",
+            "confusion_authentication",
+            fig_confusion(data.auth_confusion, data.auth_labels, "Authentication confusion matrix"),
+            "Authentication confusion matrix",
+            "Test chunks (1 s) of held-out recordings: true class in rows, decision in columns; "
+            "left counts, right each row divided by its total (so the diagonal is the recall).",
+        )
+    else:
+        wanted.append("authentication confusion matrix")
+    if data.id_confusion is not None:
+        labels = data.id_labels or [str(i) for i in range(data.id_confusion.shape[0])]
+        rep.add(
+            "Evaluation",
+            "confusion_identification",
+            fig_confusion(
+                data.id_confusion, labels, "Identification confusion matrix", data.id_col_labels
+            ),
+            "Identification confusion matrix",
+            f"{len(labels)} speakers; true speaker in rows, predicted (nearest profile) in columns"
+            + (
+                "; 'other' collects predictions of speakers absent from this split."
+                if data.id_col_labels
+                else "."
+            ),
+        )
+    else:
+        wanted.append("identification confusion matrix")
+    for key, report, title in (
+        ("authentication", data.auth_report, "Authentication: per-class scores"),
+        ("identification", data.id_report, "Identification: per-class scores"),
+    ):
+        if report is None:
+            wanted.append(f"{key} per-class report")
+            continue
+        colors = None
+        if key == "authentication":
+            colors = [
+                AUTH_COLOR if "auth" in n and "out" not in n else OUT_COLOR
+                for n in report["per_class"]
+            ]
+        rep.add(
+            "Evaluation",
+            f"per_class_{key}",
+            fig_per_class(report, title, colors),
+            title,
+            "Precision, recall and F1 per class on the test split; n = support (test chunks).",
+        )
+        rows = [
+            [
+                name,
+                f"{v.get('precision', float('nan')):.4f}",
+                f"{v.get('recall', float('nan')):.4f}",
+                f"{v.get('f1', float('nan')):.4f}",
+                int(v.get("support", 0)),
+            ]
+            for name, v in report["per_class"].items()
+        ]
+        for avg in ("macro", "weighted"):
+            if avg in report:
+                v = report[avg]
+                rows.append(
+                    [
+                        avg,
+                        f"{v.get('precision', float('nan')):.4f}",
+                        f"{v.get('recall', float('nan')):.4f}",
+                        f"{v.get('f1', float('nan')):.4f}",
+                        int(v.get("support", 0)),
+                    ]
+                )
+        if key == "authentication" or len(rows) <= 60:
+            rep.table(
+                "Evaluation",
+                f"{key.capitalize()} report",
+                ["class", "precision", "recall", "F1", "support"],
+                rows,
+            )
+    has_scores = data.genuine is not None and data.impostor is not None
+    has_scores = has_scores and data.genuine.size > 0 and data.impostor.size > 0
+    det_eer, det_eer_thr = data.eer, data.eer_threshold
+    if has_scores:
+        # The DET, its EER point and the histogram all come from the same trials.
+        from voxgate.core import metrics as vm
+
+        far, frr, _ = vm.det_curve(data.genuine, data.impostor)
+        data.det_far, data.det_frr = np.asarray(far), np.asarray(frr)
+        det_eer, det_eer_thr = (float(v) for v in vm.eer(data.genuine, data.impostor))
+    op = None
+    if data.threshold is not None and has_scores:
+        op = (
+            float(np.mean(data.impostor >= data.threshold)),
+            float(np.mean(data.genuine < data.threshold)),
+        )
+    if data.det_far is not None and data.det_frr is not None:
+        rep.add(
+            "Evaluation",
+            "det_curve",
+            fig_det(
+                data.det_far,
+                data.det_frr,
+                eer=det_eer,
+                threshold_point=op,
+                threshold=data.threshold,
+            ),
+            "DET curve",
+            f"False rejection vs false acceptance rate of 1-s test chunks over all thresholds "
+            f"(normal-deviate axes; {data.genuine.size if has_scores else '?'} genuine and "
+            f"{data.impostor.size if has_scores else '?'} impostor trials). "
+            + (f"EER {100 * det_eer:.2f}% (circle). " if det_eer is not None else "")
+            + ("The square is the operating (calibrated 1-s) threshold." if op else ""),
+        )
+        rep.numbers["eval.det_eer"] = det_eer
+    else:
+        wanted.append(
+            "DET curve (metrics.json holds no per-trial scores; give --model to compute them)"
+        )
+    if has_scores:
+        rep.add(
+            "Evaluation",
+            "score_histogram",
+            fig_score_hist(
+                data.genuine, data.impostor, threshold=data.threshold, eer_threshold=det_eer_thr
+            ),
+            "Score distributions",
+            "Genuine trials: test chunks of authorized speakers; impostor trials: outsiders. Score = "
+            "cosine similarity to the closest authorized profile (mean train embedding of the "
+            "speaker). Overlap is where errors happen.",
+        )
+    else:
+        wanted.append("score histograms (need per-trial scores; give --model)")
+    summary = dict(data.summary)
+    if det_eer is not None and has_scores:
+        summary["EER of the plotted trials"] = det_eer
+    if data.threshold is not None:
+        summary["operating threshold (1 s)"] = data.threshold
+    if op is not None:
+        summary["FAR at threshold"], summary["FRR at threshold"] = op
+    if summary:
+        rep.table(
+            "Evaluation",
+            f"Key numbers ({data.source})",
+            ["metric", "value"],
+            [[k, f"{v:.4f}" if isinstance(v, float) else v] for k, v in summary.items()],
+        )
+        rep.numbers.update({f"eval.{k}": v for k, v in summary.items()})
+    rep.missing += [f"evaluation: {w} not available" for w in wanted]
+
+
+def build_report(
+    data_path: str | Path | None,
+    out_dir: str | Path,
+    *,
+    runs: Sequence[str | Path] = (),
+    model: str | Path | None = None,
+    eval_dir: str | Path | None = None,
+    seed: int = 0,
+    max_tsne: int = 1500,
+    max_spec: int = 2000,
+) -> ReportResult:
+    """Write PNG figures and a self-contained ``index.html`` into ``out_dir``.
+
+    data_path: the HDF5 dataset (dataset figures; also needed to evaluate ``model``).
+    runs: run folders (``runs/NAME`` with TensorBoard events in ``tb/``), overlaid.
+    model: a checkpoint: adds a t-SNE of its embeddings and, where ``eval_dir`` lacks them,
+    evaluation figures computed on the test split. eval_dir: a ``voxgate evaluate`` output folder
+    holding ``metrics.json``. Raises DatasetError / ConfigError / CheckpointError on bad inputs.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rep = _Report(out)
+    summary = load_dataset_summary(data_path) if data_path is not None else None
+    encoder = None
+    if model is not None:
+        from voxgate.core.inference import SpeakerEncoder
+
+        encoder = SpeakerEncoder.from_checkpoint(Path(model))
+        if summary is not None and summary.feature_config:
+            enc_cfg = encoder.feature_config
+            enc_dict = enc_cfg.to_dict() if hasattr(enc_cfg, "to_dict") else dict(enc_cfg)
+            if enc_dict != summary.feature_config:
+                raise CheckpointError(
+                    f"{model}: the model's feature config differs from the dataset's "
+                    f"({enc_dict} vs {summary.feature_config})"
+                )
+    if summary is not None:
+        _dataset_section(
+            rep, summary, seed=seed, max_tsne=max_tsne, max_spec=max_spec, encoder=encoder
+        )
+    else:
+        rep.missing.append("dataset figures: no --data given")
+    if runs:
+        _training_section(rep, [Path(r) for r in runs])
+    else:
+        rep.missing.append("training figures: no --run given")
+    data: EvalData | None = None
+    if eval_dir is not None:
+        metrics_path = Path(eval_dir) / "metrics.json"
+        if not metrics_path.is_file():
+            raise ConfigError(f"{eval_dir}: no metrics.json in this folder")
+        try:
+            metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{metrics_path}: not valid JSON ({exc})") from exc
+        data = eval_from_metrics(metrics)
+    if encoder is not None and summary is not None:
+        computed = eval_from_model(encoder, summary, seed=seed)
+        if data is None:
+            data = computed
+        else:
+            data.merge_missing(computed)
+    if data is not None:
+        _evaluation_section(rep, data)
+    else:
+        rep.missing.append("evaluation figures: give --eval DIR or --model with --data")
+    title = "voxgate report"
+    if summary is not None:
+        title += f": {summary.path.name}"
+    intro = (
+        "Figures generated by `voxgate report`"
+        + (f" from {summary.path}" if summary is not None else "")
+        + (f", runs {', '.join(str(r) for r in runs)}" if runs else "")
+        + (f", model {model}" if model else "")
+        + (f", evaluation {eval_dir}" if eval_dir else "")
+        + f". Sampling seed {seed}. Authorized speakers are drawn in orange, outsiders in blue."
+    )
+    index = rep.write_html(title, intro)
+    return ReportResult(index=index, figures=rep.figures, missing=rep.missing, numbers=rep.numbers)
