@@ -51,7 +51,9 @@ class DecisionBanner(QFrame):
             "QLabel#bannerDetail { font-size: 14px; }"
         )
 
-    def set_idle(self, text: str = "Ready", detail: str = "Enroll a voice, then Authenticate") -> None:
+    def set_idle(
+        self, text: str = "Ready", detail: str = "Enroll a voice, then Authenticate"
+    ) -> None:
         self.who = None
         self._show("idle", text, detail)
 

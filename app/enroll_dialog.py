@@ -51,7 +51,7 @@ class EnrollDialog(QDialog):
         self.name_edit.setPlaceholderText("e.g. Alice")
         self.authorized_box = QCheckBox("Authorized (may pass the gate)", self)
         self.authorized_box.setChecked(authorized)
-        self.mic_radio = QRadioButton("Microphone (speak for about %.0f s)" % target_s, self)
+        self.mic_radio = QRadioButton(f"Microphone (speak for about {target_s:.0f} s)", self)
         self.files_radio = QRadioButton("Recordings:", self)
         self.mic_radio.setEnabled(microphone_available)
         group = QButtonGroup(self)

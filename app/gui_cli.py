@@ -38,7 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="S",
         help="seconds of --file audio processed before the screenshot (default 8)",
     )
-    p.add_argument("--size", default="1200x760", metavar="WxH", help="window size (default 1200x760)")
+    p.add_argument(
+        "--size", default="1200x760", metavar="WxH", help="window size (default 1200x760)"
+    )
     p.set_defaults(func=_gui)
 
 

@@ -40,7 +40,9 @@ class InputPanel(QGroupBox):
         self.error: str | None = None
         self.combo = QComboBox(self)
         self.combo.setMinimumContentsLength(18)
-        self.combo.currentIndexChanged.connect(lambda _i: self.device_changed.emit(self.device_name()))
+        self.combo.currentIndexChanged.connect(
+            lambda _i: self.device_changed.emit(self.device_name())
+        )
         self.refresh_button = QToolButton(self)
         self.refresh_button.setText("⟳")
         self.refresh_button.setToolTip("Look for input devices again")
@@ -84,10 +86,12 @@ class InputPanel(QGroupBox):
             self.combo.addItem("no input device")
         self.combo.setEnabled(bool(self.devices))
         if self.error:
+            # The first clause says what is wrong; the full text (with the fix) is the tooltip.
+            short = self.error.split(";")[0].rstrip(".")
             self.explanation.setText(
-                f"{self.error}\nLive input is off; you can still enroll from and "
-                "authenticate recordings (File menu or the button below)."
+                f"{short}. Live input is off: enroll from and authenticate recordings instead."
             )
+            self.explanation.setToolTip(self.error)
         self.explanation.setVisible(bool(self.error))
         idx = next((i for i, d in enumerate(self.devices) if d.name == previous), None)
         if idx is None:

@@ -61,7 +61,9 @@ class LevelMeter(QWidget):
         p.drawRoundedRect(bar, 3, 3)
         f = self.fraction(self.rms_dbfs)
         if f > 0:
-            colour = "#e53935" if self.clipping else ("#fbc02d" if self.rms_dbfs > -6 else "#26a69a")
+            colour = (
+                "#e53935" if self.clipping else ("#fbc02d" if self.rms_dbfs > -6 else "#26a69a")
+            )
             p.setBrush(QColor(colour))
             p.drawRoundedRect(QRectF(bar.left(), bar.top(), bar.width() * f, bar.height()), 3, 3)
         x = bar.left() + bar.width() * self.fraction(self.peak_dbfs)

@@ -107,6 +107,7 @@ class MainWindow(QMainWindow):
         self.enroll_dialog: EnrollDialog | None = None
         self.retrain_dialog: Any = None
         self.dataset_dialog: Any = None
+        self.last_dataset = ""  # the latest dataset built from the menu (prefills Retrain)
         if list_devices is None:
             from voxgate.core.sources import list_input_devices as list_devices
         self.setWindowTitle("voxgate")
@@ -226,7 +227,10 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
         self.action_auth_file = action(
-            file_menu, "Authenticate a recording…", self.choose_file_to_authenticate, QKeySequence.Open
+            file_menu,
+            "Authenticate a recording…",
+            self.choose_file_to_authenticate,
+            QKeySequence.Open,
         )
         self.action_enroll_files = action(
             file_menu, "Enroll from recordings…", lambda: self.open_enroll_dialog(browse=True)
@@ -363,7 +367,8 @@ class MainWindow(QMainWindow):
         """Authenticate the chosen input device live."""
         if not self.input_panel.available:
             self.statusBar().showMessage(
-                (self.input_panel.error or "no input device") + " — authenticate a recording instead",
+                (self.input_panel.error or "no input device")
+                + " — authenticate a recording instead",
                 8000,
             )
             return False
@@ -371,6 +376,8 @@ class MainWindow(QMainWindow):
         self.settings.set("input_device", self.input_panel.device_name())
         started = self._start("authenticate", functools.partial(_make_mic_source, device), _run_job)
         if started:
+            self.enroll_progress.hide()
+            self.enroll_feedback.hide()
             self.banner.set_listening()
             self.statusBar().showMessage(f"listening on {self.input_panel.device_name()}")
         return started
@@ -380,11 +387,15 @@ class MainWindow(QMainWindow):
         make = functools.partial(_make_file_source, [str(path)], self.file_realtime)
         started = self._start("authenticate", make, _run_job)
         if started:
+            self.enroll_progress.hide()
+            self.enroll_feedback.hide()
             self.banner.set_listening(f"Authenticating {Path(path).name}")
             self.statusBar().showMessage(f"authenticating {path}")
         return started
 
-    def start_enroll(self, name: str, authorized: bool = True, files: list[str] | None = None) -> bool:
+    def start_enroll(
+        self, name: str, authorized: bool = True, files: list[str] | None = None
+    ) -> bool:
         """Enroll ``name`` from the microphone (files None) or from recordings."""
         if files:
             make = functools.partial(_make_file_source, list(files), self.file_realtime)
@@ -548,7 +559,7 @@ class MainWindow(QMainWindow):
         from .retrain_dialog import RetrainDialog
 
         if self.retrain_dialog is None:
-            self.retrain_dialog = RetrainDialog(self)
+            self.retrain_dialog = RetrainDialog(self, data=self.last_dataset)
             self.retrain_dialog.model_ready.connect(self.load_model)
         self.retrain_dialog.show()
         self.retrain_dialog.raise_()
@@ -559,9 +570,15 @@ class MainWindow(QMainWindow):
 
         if self.dataset_dialog is None:
             self.dataset_dialog = DatasetDialog(self)
+            self.dataset_dialog.dataset_ready.connect(self._on_dataset_ready)
         self.dataset_dialog.show()
         self.dataset_dialog.raise_()
         return self.dataset_dialog
+
+    def _on_dataset_ready(self, path: str) -> None:
+        self.last_dataset = path
+        if self.retrain_dialog is not None and not self.retrain_dialog.running:
+            self.retrain_dialog.data_edit.setText(path)
 
     def show_about(self) -> None:
         from voxgate import __version__

@@ -88,7 +88,9 @@ class ProfileList(QWidget):
             item = QListWidgetItem(label)
             item.setData(Qt.ItemDataRole.UserRole, profile.name)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(Qt.CheckState.Checked if profile.authorized else Qt.CheckState.Unchecked)
+            item.setCheckState(
+                Qt.CheckState.Checked if profile.authorized else Qt.CheckState.Unchecked
+            )
             item.setToolTip(
                 "checked = authorized"
                 + ("" if compatible else f"\nmade with another model: {REENROLL_NEEDED}")
@@ -147,7 +149,9 @@ class ProfileList(QWidget):
         name = self.current_name()
         if name is None:
             return
-        answer = QMessageBox.question(self, "Delete profile", f"Delete the voice profile of {name}?")
+        answer = QMessageBox.question(
+            self, "Delete profile", f"Delete the voice profile of {name}?"
+        )
         if answer == QMessageBox.StandardButton.Yes:
             self.delete_profile(name)
 

@@ -109,7 +109,9 @@ class RetrainDialog(ProcessDialog):
         browse_out = QPushButton("Choose…", self)
         browse_out.clicked.connect(self._browse_out)
         self.extra_edit = QLineEdit(self)
-        self.extra_edit.setPlaceholderText("optional KEY=VALUE settings, e.g. batch_size=64 lr=5e-4")
+        self.extra_edit.setPlaceholderText(
+            "optional KEY=VALUE settings, e.g. batch_size=64 lr=5e-4"
+        )
         self.metrics_label = QLabel("", self)
         self.metrics_label.setObjectName("metricsLabel")
         self.use_button = QPushButton("Use the new model", self)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import SR, tone, voiced
 
+from conftest import SR, tone, voiced
 from voxgate.core.errors import ConfigError
 from voxgate.training.augment import (
     AUG_TAGS,
@@ -45,7 +45,9 @@ def test_noise_snr_within_tolerance(snr_db):
     x = voiced(150.0, seconds=1.0)
     y = add_noise_snr(x, snr_db, np.random.default_rng(0))
     assert y.shape == x.shape and y.dtype == np.float32
-    measured = 10 * np.log10(np.mean(x.astype(np.float64) ** 2) / np.mean((y - x).astype(np.float64) ** 2))
+    measured = 10 * np.log10(
+        np.mean(x.astype(np.float64) ** 2) / np.mean((y - x).astype(np.float64) ** 2)
+    )
     assert abs(measured - snr_db) < 0.3
 
 
@@ -113,7 +115,9 @@ def test_masks_set_exactly_the_masked_region():
     np.testing.assert_array_equal(t[9:], feats[9:])
     fm = mask_freq(feats, 10, 7)
     assert np.all(fm[:, 10:17] == low)
-    np.testing.assert_array_equal(np.delete(fm, range(10, 17), axis=1), np.delete(feats, range(10, 17), axis=1))
+    np.testing.assert_array_equal(
+        np.delete(fm, range(10, 17), axis=1), np.delete(feats, range(10, 17), axis=1)
+    )
     assert feats.min() == low and not np.any(feats[5:9] == low)  # input untouched
 
 
@@ -121,8 +125,12 @@ def test_random_masks_are_seeded_and_bounded():
     feats = np.random.default_rng(1).uniform(-80, 0, size=(101, 80)).astype(np.float32)
     for _ in range(20):
         seed = int(np.random.default_rng().integers(1 << 30))
-        m1, (s, w) = random_time_mask(feats, np.random.default_rng(seed), max_frac=0.2, valid_frames=50)
-        m2, band2 = random_time_mask(feats, np.random.default_rng(seed), max_frac=0.2, valid_frames=50)
+        m1, (s, w) = random_time_mask(
+            feats, np.random.default_rng(seed), max_frac=0.2, valid_frames=50
+        )
+        m2, band2 = random_time_mask(
+            feats, np.random.default_rng(seed), max_frac=0.2, valid_frames=50
+        )
         assert (s, w) == band2 and np.array_equal(m1, m2)
         assert 1 <= w <= 10 and 0 <= s and s + w <= 50
         changed = np.flatnonzero(np.any(m1 != feats, axis=1))

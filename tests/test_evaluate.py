@@ -27,14 +27,29 @@ def write_synthetic_h5(path: Path, seed: int = 0) -> Path:
     cfg = FeatureConfig()
     t, m = cfg.frames_per_chunk, cfg.n_mels
     rng = np.random.default_rng(seed)
-    feats, cols, sources = [], {k: [] for k in ("lengths", "label", "speaker", "file_id",
-                                                 "split", "aug", "chunk_index")}, []
+    feats, cols, sources = (
+        [],
+        {k: [] for k in ("lengths", "label", "speaker", "file_id", "split", "aug", "chunk_index")},
+        [],
+    )
     for s, spk in enumerate(SPEAKERS):
         pattern = rng.uniform(-60, -10, size=(1, m))
         for split in range(3):
             file_id = len(sources)
-            sources.append((f"/audio/{spk}/{split}.wav", spk, str(split), "synth", "x", "F",
-                            8.0, 7.5, CHUNKS_PER_FILE, split))
+            sources.append(
+                (
+                    f"/audio/{spk}/{split}.wav",
+                    spk,
+                    str(split),
+                    "synth",
+                    "x",
+                    "F",
+                    8.0,
+                    7.5,
+                    CHUNKS_PER_FILE,
+                    split,
+                )
+            )
             augs = [0] * CHUNKS_PER_FILE + ([1, 1] if split == 0 else [])
             for k, aug in enumerate(augs):
                 feats.append(pattern + rng.normal(0, 6, size=(t, m)))
@@ -45,12 +60,30 @@ def write_synthetic_h5(path: Path, seed: int = 0) -> Path:
                 cols["split"].append(split)
                 cols["aug"].append(aug)
                 cols["chunk_index"].append(k % CHUNKS_PER_FILE)
-    dtypes = {"lengths": np.int16, "label": np.int8, "speaker": np.int32, "file_id": np.int32,
-              "split": np.int8, "aug": np.int8, "chunk_index": np.int32}
+    dtypes = {
+        "lengths": np.int16,
+        "label": np.int8,
+        "speaker": np.int32,
+        "file_id": np.int32,
+        "split": np.int8,
+        "aug": np.int8,
+        "chunk_index": np.int32,
+    }
     sdt = h5py.string_dtype()
-    src_dt = np.dtype([("path", sdt), ("speaker", sdt), ("session", sdt), ("corpus", sdt),
-                       ("subset", sdt), ("gender", sdt), ("duration_s", np.float32),
-                       ("speech_s", np.float32), ("chunks", np.int32), ("split", np.int8)])
+    src_dt = np.dtype(
+        [
+            ("path", sdt),
+            ("speaker", sdt),
+            ("session", sdt),
+            ("corpus", sdt),
+            ("subset", sdt),
+            ("gender", sdt),
+            ("duration_s", np.float32),
+            ("speech_s", np.float32),
+            ("chunks", np.int32),
+            ("split", np.int8),
+        ]
+    )
     with h5py.File(path, "w") as f:
         f.create_dataset("features", data=np.clip(np.array(feats), -80, 0).astype(np.float16))
         for k, v in cols.items():
@@ -69,8 +102,9 @@ def write_synthetic_h5(path: Path, seed: int = 0) -> Path:
     return path
 
 
-TINY = dict(channels=(4, 8, 8), se_reduction=2, gru_hidden=16, gru_layers=1,
-            attention_dim=8, embed_dim=16)
+TINY = dict(
+    channels=(4, 8, 8), se_reduction=2, gru_hidden=16, gru_layers=1, attention_dim=8, embed_dim=16
+)
 
 
 def write_tiny_checkpoint(path: Path, *, heads: bool = True, seed: int = 0) -> Path:
@@ -80,10 +114,19 @@ def write_tiny_checkpoint(path: Path, *, heads: bool = True, seed: int = 0) -> P
     torch.manual_seed(seed)
     model = SpeakerNet(ModelConfig(n_mels=64, heads=head_cfg, **TINY))
     labels = {"authentication": ["outsider", "authorized"], "identification": SPEAKERS}
-    save_checkpoint(path, model, feature_config=FeatureConfig(), mode="both" if heads else
-                    "authentication", labels=labels if heads else {}, authorized=AUTHORIZED,
-                    threshold=None, calibration={}, metrics={}, train_config={},
-                    data_fingerprint="synthetic")
+    save_checkpoint(
+        path,
+        model,
+        feature_config=FeatureConfig(),
+        mode="both" if heads else "authentication",
+        labels=labels if heads else {},
+        authorized=AUTHORIZED,
+        threshold=None,
+        calibration={},
+        metrics={},
+        train_config={},
+        data_fingerprint="synthetic",
+    )
     return path
 
 
@@ -109,7 +152,12 @@ def test_decision_groups_take_consecutive_chunks_of_one_file() -> None:
     # file 9: chunks 0,1 | gap | 4,5 -> runs too short, nothing.
     assert groups.tolist() == [[1, 7, 4], [2, 3, 6]]
     assert decision_groups(file_ids, chunk_idx, 2).tolist() == [
-        [1, 7], [4, 12], [2, 3], [6, 0], [8, 9], [5, 11]
+        [1, 7],
+        [4, 12],
+        [2, 3],
+        [6, 0],
+        [8, 9],
+        [5, 11],
     ]
     assert decision_groups(np.zeros(0), np.zeros(0), 3).shape == (0, 3)
 
@@ -141,15 +189,25 @@ def test_auth_metrics_numbers() -> None:
     assert auth_metrics(scores, y)["threshold_source"] == "eer"
 
 
-def test_evaluate_writes_metrics_and_figures(tmp_path: Path, h5_path: Path, ckpt_path: Path) -> None:
+def test_evaluate_writes_metrics_and_figures(
+    tmp_path: Path, h5_path: Path, ckpt_path: Path
+) -> None:
     from voxgate.training.evaluate import evaluate_checkpoint
 
     outsiders = tmp_path / "outsiders" / "x"
     outsiders.mkdir(parents=True)
     write_wav(outsiders, "a.wav", voiced(f0=230.0, seconds=4.0, seed=3))
     out = tmp_path / "eval"
-    m = evaluate_checkpoint(ckpt_path, h5_path, "test", out_dir=out, impostors=outsiders.parent,
-                            mc_passes=3, speed_min_time_s=0.0, batch_size=16)
+    m = evaluate_checkpoint(
+        ckpt_path,
+        h5_path,
+        "test",
+        out_dir=out,
+        impostors=outsiders.parent,
+        mc_passes=3,
+        speed_min_time_s=0.0,
+        batch_size=16,
+    )
     on_disk = json.loads((out / "metrics.json").read_text())
     assert on_disk["n_chunks"] == 6 * CHUNKS_PER_FILE and on_disk["n_decisions"] == 12
     for family in ("cosine", "heads"):
@@ -157,8 +215,17 @@ def test_evaluate_writes_metrics_and_figures(tmp_path: Path, h5_path: Path, ckpt
         for level, n in (("chunk", 42), ("decision", 12)):
             a = auth[level]
             assert a["n"] == n and a["n_genuine"] == n // 3
-            for key in ("accuracy", "far", "frr", "eer", "min_dcf", "frr_at_far_0.2%",
-                        "frr_at_far_1%", "confusion", "report"):
+            for key in (
+                "accuracy",
+                "far",
+                "frr",
+                "eer",
+                "min_dcf",
+                "frr_at_far_0.2%",
+                "frr_at_far_1%",
+                "confusion",
+                "report",
+            ):
                 assert key in a, (family, level, key)
             assert a["threshold_source"] == "eer"
             assert np.sum(a["confusion"]) == n
@@ -174,9 +241,14 @@ def test_evaluate_writes_metrics_and_figures(tmp_path: Path, h5_path: Path, ckpt
     assert ("cpu_1_thread", 64, "mc") in speed and ("cpu_1_thread", 1, "deterministic") in speed
     uo = on_disk["unseen_outsiders"]
     assert uo["n_files"] == 1 and uo["n_chunks"] >= 3 and uo["cosine"]["chunk"]["far"] is not None
-    for name in ("det_chunk.png", "det_decision.png", "confusion_auth_cosine_chunk.png",
-                 "confusion_auth_heads_decision.csv", "confusion_ident_heads_chunk.png",
-                 "mc_dropout.png"):
+    for name in (
+        "det_chunk.png",
+        "det_decision.png",
+        "confusion_auth_cosine_chunk.png",
+        "confusion_auth_heads_decision.csv",
+        "confusion_ident_heads_chunk.png",
+        "mc_dropout.png",
+    ):
         assert (out / name).stat().st_size > 0, name
     assert m["figures"] == on_disk["figures"]
 
@@ -196,8 +268,15 @@ def test_calibration_threshold_meets_target_far(h5_path: Path, ckpt_path: Path) 
     assert meta["threshold"] == pytest.approx(cal["cosine_3s"])
     assert meta["calibration"]["n_impostor"] == 4 * CHUNKS_PER_FILE
     assert meta["calibration"]["n_genuine"] == 2 * CHUNKS_PER_FILE
-    assert set(meta["calibration"]) >= {"target_far", "split", "cosine_1s", "cosine_3s",
-                                        "auth_prob_1s", "auth_prob_3s", "source"}
+    assert set(meta["calibration"]) >= {
+        "target_far",
+        "split",
+        "cosine_1s",
+        "cosine_3s",
+        "auth_prob_1s",
+        "auth_prob_3s",
+        "source",
+    }
     # recompute the impostor scores independently of the calibration's own bookkeeping
     val = embed_features(model, h5_path, "val")
     train = embed_features(model, h5_path, "train")

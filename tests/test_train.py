@@ -151,7 +151,10 @@ def test_two_epoch_smoke_run_learns_logs_and_checkpoints(tiny_h5, tmp_path):
     best, meta = load_checkpoint(result.best_path)
     last, last_meta = load_checkpoint(result.last_path)
     assert meta["mode"] == "authentication"
-    assert meta["labels"] == {"authentication": ["outsider", "authorized"], "identification": SPEAKERS}
+    assert meta["labels"] == {
+        "authentication": ["outsider", "authorized"],
+        "identification": SPEAKERS,
+    }
     assert meta["authorized"] == AUTHORIZED
     assert meta["data_fingerprint"] == "synthetic-0"
     assert meta["train_config"]["batch_size"] == 16
@@ -215,7 +218,9 @@ def test_existing_run_needs_resume_and_resume_needs_a_run(tiny_h5, tmp_path):
     with pytest.raises(ConfigError, match="nothing to resume"):
         T.run_training(tiny_h5, tmp_path / "empty", cfg, resume=True)
     with pytest.raises(ConfigError, match="mode"):
-        T.run_training(tiny_h5, tmp_path / "run", dataclasses.replace(cfg, mode="both"), resume=True)
+        T.run_training(
+            tiny_h5, tmp_path / "run", dataclasses.replace(cfg, mode="both"), resume=True
+        )
 
 
 def test_amp_on_cpu_is_bf16_without_scaler_and_finite(tiny_h5, tmp_path):
@@ -243,7 +248,9 @@ def test_keyboard_interrupt_saves_last_and_state(tiny_h5, tmp_path, monkeypatch)
         return original(self, i)
 
     monkeypatch.setattr(H5ChunkDataset, "__getitem__", getitem)
-    cfg = tiny_config(epochs=3, batch_size=8, max_steps_per_epoch=4, mc_passes=0, limit_val_batches=1)
+    cfg = tiny_config(
+        epochs=3, batch_size=8, max_steps_per_epoch=4, mc_passes=0, limit_val_batches=1
+    )
     result = T.run_training(tiny_h5, tmp_path / "run", cfg)
     assert result.interrupted and result.epochs_completed == 1
     assert (tmp_path / "run" / "last_model.pt").is_file()

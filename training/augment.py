@@ -48,9 +48,14 @@ WAVE_AUGMENTATIONS = frozenset({"noise_low", "noise_high", "vtlp"})
 SPEC_AUGMENTATIONS = frozenset({"specaug_time", "specaug_freq"})
 SPEED_AUGMENTATIONS: dict[str, float] = {"speed_0.9": 0.9, "speed_1.1": 1.1}
 # SNR ranges (dB) of the two noise levels; each copy draws uniformly from its range.
-NOISE_SNR_DB: dict[str, tuple[float, float]] = {"noise_low": (20.0, 30.0), "noise_high": (5.0, 10.0)}
+NOISE_SNR_DB: dict[str, tuple[float, float]] = {
+    "noise_low": (20.0, 30.0),
+    "noise_high": (5.0, 10.0),
+}
 VTLP_RANGE = (0.9, 1.1)
-VTLP_F_HI_HZ = 4800.0  # upper boundary frequency of the piecewise-linear warp (Jaitly & Hinton 2013)
+VTLP_F_HI_HZ = (
+    4800.0  # upper boundary frequency of the piecewise-linear warp (Jaitly & Hinton 2013)
+)
 
 
 def parse_augmentations(spec: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
@@ -65,7 +70,9 @@ def parse_augmentations(spec: str | list[str] | tuple[str, ...] | None) -> tuple
         return ()
     unknown = sorted(set(items) - set(DEFAULT_AUGMENTATIONS))
     if unknown:
-        raise ConfigError(f"unknown augmentation(s) {unknown}; known: {list(DEFAULT_AUGMENTATIONS)}")
+        raise ConfigError(
+            f"unknown augmentation(s) {unknown}; known: {list(DEFAULT_AUGMENTATIONS)}"
+        )
     return tuple(t for t in DEFAULT_AUGMENTATIONS if t in items)
 
 
@@ -86,9 +93,7 @@ def add_noise_snr(wave: np.ndarray, snr_db: float, rng: np.random.Generator) -> 
     return (x + sigma * rng.standard_normal(x.shape)).astype(np.float32)
 
 
-def add_noise(
-    wave: np.ndarray, level: str, rng: np.random.Generator
-) -> tuple[np.ndarray, float]:
+def add_noise(wave: np.ndarray, level: str, rng: np.random.Generator) -> tuple[np.ndarray, float]:
     """Noise augmentation ``level`` ("noise_low" or "noise_high"): returns (noisy float32 (N,), snr_db)."""
     lo, hi = NOISE_SNR_DB[level]
     snr = float(rng.uniform(lo, hi))
@@ -178,7 +183,9 @@ def vtlp(
     near = np.clip(np.round(src).astype(int), 0, n_bins - 1)
     inst_hz = np.clip(inst[near] * sample_rate / (2.0 * np.pi), 0.0, sample_rate / 2.0)
     warped = vtlp_warp(inst_hz, alpha, sample_rate) * 2.0 * np.pi / sample_rate
-    new_phase = np.concatenate([phase[near, :1], phase[near, :1] + np.cumsum(hop * warped, axis=1)], axis=1)
+    new_phase = np.concatenate(
+        [phase[near, :1], phase[near, :1] + np.cumsum(hop * warped, axis=1)], axis=1
+    )
     new_spec = torch.from_numpy((new_mag * np.exp(1j * new_phase)).astype(np.complex64))
     y = torch.istft(new_spec, n_fft, hop, window=window, center=True, length=n)
     return y.numpy().astype(np.float32)
@@ -214,7 +221,10 @@ def _random_band(size: int, max_frac: float, rng: np.random.Generator) -> tuple[
 
 
 def random_time_mask(
-    feats: np.ndarray, rng: np.random.Generator, max_frac: float = 0.2, valid_frames: int | None = None
+    feats: np.ndarray,
+    rng: np.random.Generator,
+    max_frac: float = 0.2,
+    valid_frames: int | None = None,
 ) -> tuple[np.ndarray, tuple[int, int]]:
     """SpecAugment time mask: one band of up to ``max_frac`` of the (valid) frames set to the
     chunk's minimum dB. Returns (masked copy (T, M), (start, width))."""

@@ -622,7 +622,6 @@ def build_dataset(
     ``on_file(done, total)`` is called after each file. Raises DatasetError / ConfigError;
     on any failure or interrupt neither ``out`` nor a temporary file is left behind.
     """
-    import h5py
 
     t0 = time.perf_counter()
     config = config or BuildConfig()
@@ -656,8 +655,12 @@ def build_dataset(
     # Oversampling: estimated from train durations before any audio is decoded.
     extra, factor = 0.0, 1.0
     if config.oversample and config.augment:
-        d_auth = sum(s.duration_s or 0 for s, k in zip(table, splits) if k == 0 and s.speaker in auth_set)
-        d_out = sum(s.duration_s or 0 for s, k in zip(table, splits) if k == 0 and s.speaker not in auth_set)
+        d_auth = sum(
+            s.duration_s or 0 for s, k in zip(table, splits) if k == 0 and s.speaker in auth_set
+        )
+        d_out = sum(
+            s.duration_s or 0 for s, k in zip(table, splits) if k == 0 and s.speaker not in auth_set
+        )
         if d_auth > 0:
             factor = float(np.clip(d_out / d_auth, 1.0, config.oversample_max))
             extra = (factor - 1.0) * (1 + config.n_aug)
@@ -668,10 +671,15 @@ def build_dataset(
     hop = None if config.chunk_hop_s is None else int(round(config.chunk_hop_s * fcfg.sample_rate))
     tasks = [
         {
-            "path": str(s.path), "feature_config": fcfg.to_dict(), "seed": config.seed,
-            "vad_aggressiveness": config.vad_aggressiveness, "hop_samples": hop,
-            "min_fraction": config.min_chunk_fraction, "train": k == 0,
-            "augment": list(config.augment), "n_aug": config.n_aug,
+            "path": str(s.path),
+            "feature_config": fcfg.to_dict(),
+            "seed": config.seed,
+            "vad_aggressiveness": config.vad_aggressiveness,
+            "hop_samples": hop,
+            "min_fraction": config.min_chunk_fraction,
+            "train": k == 0,
+            "augment": list(config.augment),
+            "n_aug": config.n_aug,
             "extra_copies": extra if s.speaker in auth_set else 0.0,
         }  # fmt: skip
         for s, k in zip(table, splits)
@@ -694,10 +702,16 @@ def build_dataset(
                 audio_s += res["duration_s"]
                 sources.append(
                     {
-                        "path": str(src.path), "speaker": src.speaker, "session": src.session,
-                        "corpus": src.corpus, "subset": src.subset, "gender": src.gender,
-                        "duration_s": res["duration_s"], "speech_s": res["speech_s"],
-                        "chunks": res["chunks"], "split": k,
+                        "path": str(src.path),
+                        "speaker": src.speaker,
+                        "session": src.session,
+                        "corpus": src.corpus,
+                        "subset": src.subset,
+                        "gender": src.gender,
+                        "duration_s": res["duration_s"],
+                        "speech_s": res["speech_s"],
+                        "chunks": res["chunks"],
+                        "split": k,
                     }  # fmt: skip
                 )
             else:

@@ -112,7 +112,9 @@ class TrainConfig:
     def resolved(self, *, cuda: bool) -> TrainConfig:
         """A copy with the automatic settings (pin_memory, persistent_workers) made explicit."""
         pin = cuda if self.pin_memory is None else self.pin_memory
-        persistent = self.num_workers > 0 if self.persistent_workers is None else self.persistent_workers
+        persistent = (
+            self.num_workers > 0 if self.persistent_workers is None else self.persistent_workers
+        )
         return dataclasses.replace(
             self, pin_memory=pin, persistent_workers=persistent and self.num_workers > 0
         )

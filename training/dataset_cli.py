@@ -34,16 +34,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     b.add_argument("sources", nargs="+", metavar="SRC")
     b.add_argument("--out", required=True, type=Path, help="output .h5 file")
-    b.add_argument("--authorized", required=True, help="authorized speaker ids, comma-separated or @file")
+    b.add_argument(
+        "--authorized", required=True, help="authorized speaker ids, comma-separated or @file"
+    )
     b.add_argument("--subsets", help="manifest subsets to keep, e.g. test-clean,train-clean-100")
-    b.add_argument("--exclude-speakers", default="", help="ids to leave out, comma-separated or @file")
+    b.add_argument(
+        "--exclude-speakers", default="", help="ids to leave out, comma-separated or @file"
+    )
     b.add_argument("--max-files-per-speaker", type=int)
     b.add_argument("--max-seconds-per-speaker", type=float)
     b.add_argument("--feature-preset", choices=("report", "speaker"), default="report")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    b.add_argument("--augment", default="all", help="comma-separated augmentations, 'all' or 'none'")
-    b.add_argument("--aug-per-chunk", default="2", help="augmented copies per train chunk, or 'all'")
+    b.add_argument(
+        "--augment", default="all", help="comma-separated augmentations, 'all' or 'none'"
+    )
+    b.add_argument(
+        "--aug-per-chunk", default="2", help="augmented copies per train chunk, or 'all'"
+    )
     b.add_argument("--oversample", action=argparse.BooleanOptionalAction, default=True,
                    help="extra augmented copies of the authorized class toward balance")  # fmt: skip
     b.add_argument("--oversample-max", type=float, default=4.0)
@@ -109,7 +117,9 @@ def _build(args: argparse.Namespace) -> int:
     if summary.dropped_speakers:
         print(f"speakers without usable audio (left out): {', '.join(summary.dropped_speakers)}")
     if summary.unmatched_excludes:
-        print(f"--exclude-speakers ids matching no speaker: {', '.join(summary.unmatched_excludes)}")
+        print(
+            f"--exclude-speakers ids matching no speaker: {', '.join(summary.unmatched_excludes)}"
+        )
     return 0
 
 

@@ -31,10 +31,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, type=Path, help="checkpoint (.pt)")
     p.add_argument("--data", required=True, type=Path, help="HDF5 dataset")
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
-    p.add_argument("--impostors", type=Path, default=None,
-                   help="unseen outsiders: a folder of audio files or a manifest CSV")
-    p.add_argument("--impostor-subsets", nargs="+", default=None,
-                   help="manifest subsets to use as outsiders (e.g. test-other train-clean-100)")
+    p.add_argument(
+        "--impostors",
+        type=Path,
+        default=None,
+        help="unseen outsiders: a folder of audio files or a manifest CSV",
+    )
+    p.add_argument(
+        "--impostor-subsets",
+        nargs="+",
+        default=None,
+        help="manifest subsets to use as outsiders (e.g. test-other train-clean-100)",
+    )
     p.add_argument("--mc-passes", type=int, default=20, help="MC-dropout passes (0 = off)")
     p.add_argument("--decision-chunks", type=int, default=3, help="1-s chunks per decision")
     p.add_argument("--no-speed", action="store_true", help="skip the inference-speed timing")
@@ -48,11 +56,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, type=Path)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", type=Path, help="HDF5 dataset (closed-set outsider trials)")
-    src.add_argument("--verification", type=Path,
-                     help="folder/manifest of speakers for open-set trials (cosine thresholds)")
+    src.add_argument(
+        "--verification",
+        type=Path,
+        help="folder/manifest of speakers for open-set trials (cosine thresholds)",
+    )
     p.add_argument("--split", default="val", choices=["train", "val", "test"])
     p.add_argument("--subsets", nargs="+", default=None, help="manifest subsets (--verification)")
-    p.add_argument("--enroll-s", type=float, default=10.0, help="enrollment speech (--verification)")
+    p.add_argument(
+        "--enroll-s", type=float, default=10.0, help="enrollment speech (--verification)"
+    )
     p.add_argument("--target-far", type=_far, default=0.01)
     p.add_argument("--dry-run", action="store_true", help="print, do not write the checkpoint")
     p.set_defaults(func=_calibrate)
@@ -85,9 +98,16 @@ def _evaluate(args: argparse.Namespace) -> int:
     from voxgate.training.evaluate import evaluate_checkpoint, summary_lines
 
     metrics = evaluate_checkpoint(
-        args.model, args.data, args.split, out_dir=args.out, impostors=args.impostors,
-        impostor_subsets=args.impostor_subsets, mc_passes=args.mc_passes,
-        decision_chunks=args.decision_chunks, speed=not args.no_speed, device=args.device,
+        args.model,
+        args.data,
+        args.split,
+        out_dir=args.out,
+        impostors=args.impostors,
+        impostor_subsets=args.impostor_subsets,
+        mc_passes=args.mc_passes,
+        decision_chunks=args.decision_chunks,
+        speed=not args.no_speed,
+        device=args.device,
     )
     print("\n".join(summary_lines(metrics)))
     print(f"wrote {args.out / 'metrics.json'} and {len(metrics.get('figures', []))} figure files")
@@ -98,12 +118,18 @@ def _calibrate(args: argparse.Namespace) -> int:
     from voxgate.training.evaluate import calibrate_checkpoint, calibrate_open_set
 
     if args.data is not None:
-        cal = calibrate_checkpoint(args.model, args.data, args.split, args.target_far,
-                                   write=not args.dry_run)
+        cal = calibrate_checkpoint(
+            args.model, args.data, args.split, args.target_far, write=not args.dry_run
+        )
     else:
-        cal = calibrate_open_set(args.model, args.verification, args.target_far,
-                                 subsets=args.subsets, enroll_s=args.enroll_s,
-                                 write=not args.dry_run)
+        cal = calibrate_open_set(
+            args.model,
+            args.verification,
+            args.target_far,
+            subsets=args.subsets,
+            enroll_s=args.enroll_s,
+            write=not args.dry_run,
+        )
     print(json.dumps(cal, indent=2))
     if not args.dry_run:
         print(f"stored threshold {cal['cosine_3s']} in {args.model}")
@@ -116,18 +142,28 @@ def _verification(args: argparse.Namespace) -> int:
 
     speakers = read_speakers_file(args.speakers_file) if args.speakers_file else None
     res = evaluate_verification(
-        args.source, model_path=args.model, backend=args.backend, enroll_s=args.enroll_s,
-        test_s=args.test_s, subsets=args.subsets, speakers=speakers, device=args.device,
+        args.source,
+        model_path=args.model,
+        backend=args.backend,
+        enroll_s=args.enroll_s,
+        test_s=args.test_s,
+        subsets=args.subsets,
+        speakers=speakers,
+        device=args.device,
     )
-    print(f"{res['backend']}: {res['n_speakers']} speakers, enrollment {res['enroll_s']:g} s; "
-          f"{res['note']}")
+    print(
+        f"{res['backend']}: {res['n_speakers']} speakers, enrollment {res['enroll_s']:g} s; "
+        f"{res['note']}"
+    )
     for key, m in res["by_length"].items():
         eer = "n/a" if m["eer"] is None else f"{100 * m['eer']:.2f} %"
         dcf = "n/a" if m["min_dcf"] is None else f"{m['min_dcf']:.4f}"
         frr = m["frr_at_far_1%"]
         frr = "n/a" if frr is None else f"{100 * frr:.2f} %"
-        print(f"  {key:>4}: EER {eer}  minDCF(0.01) {dcf}  FRR@FAR1% {frr}  "
-              f"({m['n_genuine']} genuine / {m['n_impostor']} impostor trials)")
+        print(
+            f"  {key:>4}: EER {eer}  minDCF(0.01) {dcf}  FRR@FAR1% {frr}  "
+            f"({m['n_genuine']} genuine / {m['n_impostor']} impostor trials)"
+        )
     if args.out is not None:
         path = write_json(res, Path(args.out) / "metrics.json")
         print(f"wrote {path}")

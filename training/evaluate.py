@@ -230,7 +230,11 @@ def auth_metrics(
     s = np.asarray(scores, dtype=np.float64)
     y = np.asarray(y_true).astype(np.int64)
     gen, imp = s[y == 1], s[y == 0]
-    out: dict[str, Any] = {"n": int(len(s)), "n_genuine": int(len(gen)), "n_impostor": int(len(imp))}
+    out: dict[str, Any] = {
+        "n": int(len(s)),
+        "n_genuine": int(len(gen)),
+        "n_impostor": int(len(imp)),
+    }
     both = len(gen) > 0 and len(imp) > 0
     if both:
         e, e_thr = M.eer(gen, imp)
@@ -373,7 +377,9 @@ def write_json(obj: Any, path: str | Path) -> Path:
 # --------------------------------------------------------------------------------------
 
 
-def _time_loop(fn: Callable[[], Any], min_time_s: float, sync: Callable[[], None]) -> tuple[int, float]:
+def _time_loop(
+    fn: Callable[[], Any], min_time_s: float, sync: Callable[[], None]
+) -> tuple[int, float]:
     fn()  # warm-up
     sync()
     n, t0 = 0, time.perf_counter()
@@ -414,8 +420,12 @@ def measure_speed(
         cuda = torch.cuda.is_available()
     if cuda:
         settings.append(("cuda", torch.device("cuda"), None))
-    out: dict[str, Any] = {"unit": "chunks/s", "chunk_s": n_samples / feature_config.sample_rate,
-                           "includes_features": True, "mc_passes": int(mc_passes)}
+    out: dict[str, Any] = {
+        "unit": "chunks/s",
+        "chunk_s": n_samples / feature_config.sample_rate,
+        "includes_features": True,
+        "mc_passes": int(mc_passes),
+    }
     results: list[dict[str, Any]] = []
     was_training = model.training
     try:
@@ -441,11 +451,16 @@ def measure_speed(
                                 net(feats)
 
                     n, elapsed = _time_loop(step, min_time_s, sync)
-                    results.append({
-                        "device": name, "batch": int(bs), "mode": mode, "passes": int(passes),
-                        "chunks_per_s": n * bs / elapsed,
-                        "ms_per_batch": 1000.0 * elapsed / n,
-                    })
+                    results.append(
+                        {
+                            "device": name,
+                            "batch": int(bs),
+                            "mode": mode,
+                            "passes": int(passes),
+                            "chunks_per_s": n * bs / elapsed,
+                            "ms_per_batch": 1000.0 * elapsed / n,
+                        }
+                    )
             if dev.type == "cuda":
                 out["cuda_device"] = torch.cuda.get_device_name(dev)
     finally:
@@ -604,7 +619,10 @@ class _Scored:
 
 
 def _cosine_family(
-    split: SplitEmbeddings, prof_ids: np.ndarray, profiles: np.ndarray, auth_cols: np.ndarray,
+    split: SplitEmbeddings,
+    prof_ids: np.ndarray,
+    profiles: np.ndarray,
+    auth_cols: np.ndarray,
     speakers: list[str],
 ) -> _Scored:
     sims = split.embeddings @ profiles.T  # (N, K)
@@ -615,8 +633,9 @@ def _cosine_family(
     return _Scored(auth, sims, [speakers[i] for i in prof_ids], mc)
 
 
-def _head_family(model: torch.nn.Module, meta: dict[str, Any], split: SplitEmbeddings,
-                 device: torch.device) -> dict[str, _Scored | np.ndarray | list[str]]:
+def _head_family(
+    model: torch.nn.Module, meta: dict[str, Any], split: SplitEmbeddings, device: torch.device
+) -> dict[str, _Scored | np.ndarray | list[str]]:
     out: dict[str, Any] = {}
     heads = set(getattr(model, "heads", {}).keys())
     with torch.inference_mode():
@@ -666,8 +685,9 @@ def run_evaluation(
     calib = dict(meta.get("calibration") or {})
 
     log.info("embedding the %s split", split)
-    test = embed_features(model, data_path, split, mc_passes=mc_passes, batch_size=batch_size,
-                          device=dev)
+    test = embed_features(
+        model, data_path, split, mc_passes=mc_passes, batch_size=batch_size, device=dev
+    )
     log.info("embedding the train split (enrollment profiles)")
     enroll = embed_features(model, data_path, "train", batch_size=batch_size, device=dev)
     prof_ids, profiles = speaker_profiles(enroll.embeddings, enroll.speakers)
@@ -719,9 +739,15 @@ def run_evaluation(
         fm: dict[str, Any] = {"authentication": {}, "mc_dropout": {}}
         for level, scores, y, mc, tkey in (
             ("chunk", auth, y1, auth_mc, f"{key}_1s"),
-            ("decision", group_mean(auth, groups) if len(groups) else auth[:0], y3,
-             group_mean(auth_mc, groups, axis=1) if auth_mc is not None and len(groups) else None,
-             f"{key}_3s"),
+            (
+                "decision",
+                group_mean(auth, groups) if len(groups) else auth[:0],
+                y3,
+                group_mean(auth_mc, groups, axis=1)
+                if auth_mc is not None and len(groups)
+                else None,
+                f"{key}_3s",
+            ),
         ):
             thr = calib.get(tkey)
             am = auth_metrics(scores, y, thr, "calibrated" if thr is not None else "eer")
@@ -737,8 +763,13 @@ def run_evaluation(
 
     # identification
     cos_names = cos.class_names
-    y_cos = np.array([int(np.searchsorted(prof_ids, s)) if s in set(prof_ids.tolist()) else -1
-                      for s in test.speakers], dtype=np.int64)
+    y_cos = np.array(
+        [
+            int(np.searchsorted(prof_ids, s)) if s in set(prof_ids.tolist()) else -1
+            for s in test.speakers
+        ],
+        dtype=np.int64,
+    )
     id_defs = [("cosine", cos.ident, y_cos, cos_names)]
     if "ident" in hd:
         names = hd["ident_names"]
@@ -753,8 +784,11 @@ def run_evaluation(
         families.setdefault(family, {})["identification"] = idm
     metrics["cosine"] = families["cosine"]
     metrics["cosine"]["enrollment"] = {
-        "split": "train", "augmented": False, "n_chunks": len(enroll),
-        "n_profiles": int(len(prof_ids)), "n_authorized_profiles": int(len(auth_cols)),
+        "split": "train",
+        "augmented": False,
+        "n_chunks": len(enroll),
+        "n_profiles": int(len(prof_ids)),
+        "n_authorized_profiles": int(len(auth_cols)),
     }
     metrics["heads"] = families.get("heads")
 
@@ -763,7 +797,9 @@ def run_evaluation(
         from voxgate.core.config import FeatureConfig
 
         metrics["speed"] = measure_speed(
-            model, FeatureConfig.from_dict(meta["feature_config"]), mc_passes=mc_passes,
+            model,
+            FeatureConfig.from_dict(meta["feature_config"]),
+            mc_passes=mc_passes,
             min_time_s=speed_min_time_s,
         )
     if impostors is not None:
@@ -779,7 +815,11 @@ def run_evaluation(
             used["auth_prob_1s"] = families["heads"]["authentication"]["chunk"].get("threshold")
             used["auth_prob_3s"] = families["heads"]["authentication"]["decision"].get("threshold")
         metrics["unseen_outsiders"] = score_outsiders(
-            encoder, impostors, profiles[auth_cols], subsets=impostor_subsets, thresholds=used,
+            encoder,
+            impostors,
+            profiles[auth_cols],
+            subsets=impostor_subsets,
+            thresholds=used,
             auth_index=_auth_index(meta) if "heads" in families else None,
             decision_chunks=decision_chunks,
         )
@@ -810,9 +850,17 @@ def evaluate_checkpoint(
     With ``out_dir``: writes metrics.json, confusion CSVs and PNG figures there.
     """
     result = run_evaluation(
-        model_path, data_path, split, impostors=impostors, impostor_subsets=impostor_subsets,
-        mc_passes=mc_passes, decision_chunks=decision_chunks, speed=speed,
-        speed_min_time_s=speed_min_time_s, batch_size=batch_size, device=device,
+        model_path,
+        data_path,
+        split,
+        impostors=impostors,
+        impostor_subsets=impostor_subsets,
+        mc_passes=mc_passes,
+        decision_chunks=decision_chunks,
+        speed=speed,
+        speed_min_time_s=speed_min_time_s,
+        batch_size=batch_size,
+        device=device,
     )
     if out_dir is not None:
         out = Path(out_dir)
@@ -827,7 +875,9 @@ def evaluate_checkpoint(
 # --------------------------------------------------------------------------------------
 
 
-def _write_csv(path: Path, matrix: list[list[int]], labels: list[str], col_labels: list[str]) -> Path:
+def _write_csv(
+    path: Path, matrix: list[list[int]], labels: list[str], col_labels: list[str]
+) -> Path:
     import csv
 
     with path.open("w", newline="") as f:
@@ -838,7 +888,9 @@ def _write_csv(path: Path, matrix: list[list[int]], labels: list[str], col_label
     return path
 
 
-def _plot_confusion(path: Path, matrix: np.ndarray, rows: list[str], cols: list[str], title: str) -> Path:
+def _plot_confusion(
+    path: Path, matrix: np.ndarray, rows: list[str], cols: list[str], title: str
+) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -856,8 +908,14 @@ def _plot_confusion(path: Path, matrix: np.ndarray, rows: list[str], cols: list[
     if len(cols) <= 10:
         for i in range(m.shape[0]):
             for j in range(m.shape[1]):
-                ax.text(j, i, f"{int(m[i, j])}", ha="center", va="center",
-                        color="white" if norm[i, j] > 0.5 else "black")
+                ax.text(
+                    j,
+                    i,
+                    f"{int(m[i, j])}",
+                    ha="center",
+                    va="center",
+                    color="white" if norm[i, j] > 0.5 else "black",
+                )
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)
@@ -906,7 +964,9 @@ def _plot_det(path: Path, curves: dict[str, tuple[np.ndarray, np.ndarray]], titl
     return path
 
 
-def _plot_mc(path: Path, entries: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, float]]) -> Path:
+def _plot_mc(
+    path: Path, entries: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, float]]
+) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -949,17 +1009,31 @@ def save_figures(result: EvaluationResult, out_dir: str | Path) -> list[Path]:
         for level, am in (fm.get("authentication") or {}).items():
             if "confusion" in am:
                 stem = f"confusion_auth_{family}_{level}"
-                written.append(_write_csv(out / f"{stem}.csv", am["confusion"], AUTH_LABELS, AUTH_LABELS))
-                written.append(_plot_confusion(
-                    out / f"{stem}.png", np.array(am["confusion"]), AUTH_LABELS, AUTH_LABELS,
-                    f"authentication ({family}, {level}, thr {am['threshold']:.3f})"))
+                written.append(
+                    _write_csv(out / f"{stem}.csv", am["confusion"], AUTH_LABELS, AUTH_LABELS)
+                )
+                written.append(
+                    _plot_confusion(
+                        out / f"{stem}.png",
+                        np.array(am["confusion"]),
+                        AUTH_LABELS,
+                        AUTH_LABELS,
+                        f"authentication ({family}, {level}, thr {am['threshold']:.3f})",
+                    )
+                )
         for level, im in (fm.get("identification") or {}).items():
             stem = f"confusion_ident_{family}_{level}"
             cols = im["confusion_labels"]
             written.append(_write_csv(out / f"{stem}.csv", im["confusion"], cols[:-1], cols))
-            written.append(_plot_confusion(
-                out / f"{stem}.png", np.array(im["confusion"]), cols[:-1], cols,
-                f"identification ({family}, {level}), top-1 {100 * (im['top1_accuracy'] or 0):.1f} %"))
+            written.append(
+                _plot_confusion(
+                    out / f"{stem}.png",
+                    np.array(im["confusion"]),
+                    cols[:-1],
+                    cols,
+                    f"identification ({family}, {level}), top-1 {100 * (im['top1_accuracy'] or 0):.1f} %",
+                )
+            )
     if result.mc:
         entries = {f"{fam} {lev}": v for (fam, lev), v in result.mc.items()}
         written.append(_plot_mc(out / "mc_dropout.png", entries))
@@ -1005,8 +1079,10 @@ def summary_lines(metrics: dict[str, Any]) -> list[str]:
         )
     uo = metrics.get("unseen_outsiders")
     if uo:
-        lines.append(f"  unseen outsiders: {uo['n_speakers']} speakers, {uo['n_files']} files, "
-                     f"{uo.get('n_chunks', 0)} chunks")
+        lines.append(
+            f"  unseen outsiders: {uo['n_speakers']} speakers, {uo['n_files']} files, "
+            f"{uo.get('n_chunks', 0)} chunks"
+        )
         for family in ("cosine", "heads"):
             for level, r in (uo.get(family) or {}).items():
                 lines.append(f"    {family:6s} {level:8s} FAR {pct(r['far'])} at {r['threshold']}")
@@ -1136,6 +1212,8 @@ def calibrate_open_set(
     }
     for key, t in (("cosine_1s", 1.0), ("cosine_3s", decision_s)):
         trials = scored[t]
+        if len(trials.segments) == 0:
+            raise DatasetError(f"{source}: no test segments of {t:g} s of speech")
         if len(trials.impostor) == 0:
             raise DatasetError(f"{source}: no impostor trials of {t:g} s (need >= 2 speakers)")
         cal[key] = _f(M.threshold_at_far(trials.impostor, target_far))

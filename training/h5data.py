@@ -114,7 +114,9 @@ def read_meta(path: str | Path, *, validate: bool = True) -> H5Meta:
             raise DatasetError(f"{path}: missing attribute(s) {missing}")
         version = int(f.attrs["schema_version"])
         if version != SCHEMA_VERSION:
-            raise DatasetError(f"{path}: schema_version {version}, this voxgate reads {SCHEMA_VERSION}")
+            raise DatasetError(
+                f"{path}: schema_version {version}, this voxgate reads {SCHEMA_VERSION}"
+            )
         try:
             fcfg = FeatureConfig.from_json(_decode(f.attrs["feature_config"]))
         except (ConfigError, ValueError) as exc:
@@ -130,10 +132,14 @@ def read_meta(path: str | Path, *, validate: bool = True) -> H5Meta:
         cols = {c: f[c][:] for c in ("label", "split", "aug")}
         sources_raw = f["sources"][:]
         if validate:
-            _validate(f, path, n, fcfg, speakers, authorized, aug_tags, split_names, len(sources_raw))
+            _validate(
+                f, path, n, fcfg, speakers, authorized, aug_tags, split_names, len(sources_raw)
+            )
         names = sources_raw.dtype.names or ()
         if set(_SOURCE_FIELDS) - set(names):
-            raise DatasetError(f"{path}: sources lacks field(s) {sorted(set(_SOURCE_FIELDS) - set(names))}")
+            raise DatasetError(
+                f"{path}: sources lacks field(s) {sorted(set(_SOURCE_FIELDS) - set(names))}"
+            )
         sources = []
         for i, row in enumerate(sources_raw):
             d = {k: _decode(row[k]) for k in names}
@@ -156,7 +162,9 @@ def _validate(f, path, n, fcfg, speakers, authorized, aug_tags, split_names, n_s
 
     shape = f["features"].shape
     if len(shape) != 3 or shape[2] != fcfg.n_mels or shape[1] != fcfg.frames_per_chunk:
-        raise bad(f"features shape {shape} does not match (N, {fcfg.frames_per_chunk}, {fcfg.n_mels})")
+        raise bad(
+            f"features shape {shape} does not match (N, {fcfg.frames_per_chunk}, {fcfg.n_mels})"
+        )
     for c in _COLUMNS:
         if f[c].shape != (n,):
             raise bad(f"{c} has shape {f[c].shape}, expected ({n},)")
@@ -371,7 +379,10 @@ def pad_collate(items: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
     for b, it in enumerate(items):
         x = it["features"]
         feats[b, : x.shape[0]] = x
-    out = {"features": feats, "lengths": torch.tensor([it["length"] for it in items], dtype=torch.long)}
+    out = {
+        "features": feats,
+        "lengths": torch.tensor([it["length"] for it in items], dtype=torch.long),
+    }
     for key in ("label", "speaker", "file_id", "aug", "chunk_index"):
         out[key] = torch.tensor([it[key] for it in items], dtype=torch.long)
     return out

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from voxgate.core.errors import CheckpointError, ConfigError, DatasetError
 
@@ -699,10 +700,13 @@ def _variants(
     return found
 
 
-def _series_label(run: str, head: str, multi_run: bool) -> str:
+def _series_label(run: str, head: str, multi_run: bool, scalars: Scalars | None = None) -> str:
+    """Legend text: run name (when several runs), head; a multi-head run's plain tag = "combined"."""
     parts = [run] if multi_run else []
     if head:
         parts.append(head)
+    elif scalars is not None and any(split_tag(t)[1] for t in scalars):
+        parts.append("combined")
     return " · ".join(parts)
 
 
@@ -738,7 +742,7 @@ def fig_training_curves(runs: Mapping[str, Scalars]) -> Figure:
             if tag is None:
                 continue
             for run, head, (steps, vals) in _variants(runs, tag):
-                label = _series_label(run, head, multi)
+                label = _series_label(run, head, multi, runs[run])
                 label = f"{label} {kind}".strip() if val_tag else (label or "lr")
                 ax.plot(
                     steps,
@@ -752,6 +756,7 @@ def fig_training_curves(runs: Mapping[str, Scalars]) -> Figure:
                 drawn = True
         ax.set_title(title + (" (train solid, validation dashed)" if val_tag else ""))
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(ylabel)
         if title == "learning rate" and drawn:
             ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
@@ -789,6 +794,7 @@ def fig_val_accuracy_mc(runs: Mapping[str, Scalars]) -> Figure:
                 ax.fill_between(steps, vals - yerr, vals + yerr, color=color, alpha=0.15)
         ax.set_title(f"validation accuracy ± MC-dropout spread{f' ({head})' if head else ''}")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("accuracy (fraction)")
         ax.legend(fontsize=8)
     return fig

@@ -50,7 +50,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
-from voxgate.core.checkpoint import load_checkpoint, save_checkpoint, unwrap_model
+from voxgate.core.checkpoint import load_checkpoint, save_checkpoint
 from voxgate.core.config import FeatureConfig
 from voxgate.core.errors import CheckpointError, ConfigError, DatasetError
 from voxgate.core.metrics import classification_report
@@ -113,7 +113,7 @@ def build_model_config(
 
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """"auto" -> CUDA when available, else CPU; "cuda" without CUDA is a ConfigError."""
+    """``auto``: CUDA when available, else CPU; "cuda" without CUDA is a ConfigError."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda":
@@ -189,7 +189,13 @@ def capture_rng_state() -> dict[str, Any]:
     name, keys, pos, has_gauss, cached = np.random.get_state()
     return {
         "python": [py[0], list(py[1]), py[2]],
-        "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)],
+        "numpy": [
+            name,
+            torch.from_numpy(keys.astype(np.int64)),
+            int(pos),
+            int(has_gauss),
+            float(cached),
+        ],
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
     }
@@ -202,7 +208,11 @@ def restore_rng_state(state: dict[str, Any]) -> None:
     name, keys, pos, has_gauss, cached = state["numpy"]
     np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+    if (
+        state["cuda"]
+        and torch.cuda.is_available()
+        and len(state["cuda"]) == torch.cuda.device_count()
+    ):
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
@@ -357,7 +367,11 @@ def train_one_epoch(
 
 @torch.no_grad()
 def mc_spread(
-    model: SpeakerNet, feats: torch.Tensor, lengths: torch.Tensor, head: str, y: torch.Tensor,
+    model: SpeakerNet,
+    feats: torch.Tensor,
+    lengths: torch.Tensor,
+    head: str,
+    y: torch.Tensor,
     passes: int,
 ) -> torch.Tensor:
     """Std over ``passes`` MC-dropout passes of the true class's probability: float32 (B,)."""
@@ -402,7 +416,9 @@ def evaluate_epoch(
                 y_pred[h.name].append(model.head_logits(emb, h.name).argmax(1).cpu())
                 y_true[h.name].append(y.cpu())
                 if mc_passes and i < mc_batches:
-                    spreads[h.name].append(mc_spread(model, feats, lengths, h.name, y, mc_passes).cpu())
+                    spreads[h.name].append(
+                        mc_spread(model, feats, lengths, h.name, y, mc_passes).cpu()
+                    )
     return summarize_validation(heads, y_true, y_pred, loss_sum, spreads)
 
 
@@ -569,7 +585,8 @@ def _init_from_base(path: Path, feature_config: FeatureConfig) -> dict[str, Any]
 
 def _epoch_record(epoch: int, stats: EpochStats, val: dict[str, Any], lr: float, seconds: float):
     heads = {
-        name: {k: v for k, v in h.items() if k != "per_class"} | {
+        name: {k: v for k, v in h.items() if k != "per_class"}
+        | {
             "train_loss": stats.head_loss[name],
             "train_acc": stats.acc[name],
             "per_class": h["per_class"],
@@ -635,139 +652,13 @@ def run_training(
     ``interrupted=True``. Raises ConfigError, DatasetError, CheckpointError.
     """
     data_path, run_dir = Path(data_path), Path(run_dir)
+    init_from = None if init_from is None else Path(init_from)
     dist = _init_distributed(cfg.device)
     try:
         return _run(data_path, run_dir, cfg, dist, resume, init_from, progress)
     finally:
         if dist.enabled and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
-
-
-def _run(
-    data_path: Path, run_dir: Path, cfg: TrainConfig, dist: _Dist, resume: bool,
-    init_from: str | Path | None, progress: bool,
-) -> TrainResult:
-    device = resolve_device(cfg.device, dist.local_rank)
-    cfg = cfg.resolved(cuda=device.type == "cuda")
-    if cfg.torch_threads:
-        torch.set_num_threads(cfg.torch_threads)
-    meta = _read_data(data_path)
-    fc: FeatureConfig = meta.feature_config
-    heads = heads_for_mode(cfg.mode, meta.speakers, cfg)
-    state_path, best_path, last_path = (
-        run_dir / "train_state.pt", run_dir / "best_model.pt", run_dir / "last_model.pt"
-    )
-    state = _check_run_dir(run_dir, state_path, resume, cfg, meta.fingerprint)
-
-    seed_everything(cfg.seed)
-    base = _init_from_base(Path(init_from), fc) if init_from and not resume else None
-    model = SpeakerNet(build_model_config(cfg, fc.n_mels, heads, base))
-    if init_from and not resume:
-        recreated = _init_from(model, Path(init_from))
-        if dist.main:
-            log.info("initialised from %s (new heads: %s)", init_from, recreated or "none")
-    if state is not None:
-        resumed, _ = load_checkpoint(last_path)
-        model.load_state_dict(resumed.state_dict(), strict=True)
-    model.to(device)
-    module: nn.Module = LossModule(model, heads)
-    if dist.enabled:
-        ids = [dist.local_rank] if device.type == "cuda" else None
-        module = nn.parallel.DistributedDataParallel(module, device_ids=ids)
-    optimizer = torch.optim.AdamW(module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.cosine_t_max)
-    scaler = make_scaler(device, cfg.amp)
-    ctx = autocast_ctx(device, cfg.amp)
-    train_loader, sampler, val_loader = _build_loaders(data_path, cfg, heads, dist)
-
-    ckpt_kw = dict(
-        feature_config=fc,
-        mode=cfg.mode,
-        labels={"authentication": list(AUTH_LABELS), "identification": list(meta.speakers)},
-        authorized=list(meta.authorized),
-        threshold=None,
-        calibration={},
-        train_config=cfg.to_dict(),
-        data_fingerprint=meta.fingerprint,
-    )
-    t = _Tracker()
-    if state is not None:
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        t = _Tracker(**state["tracker"])
-        restore_rng_state(state["rng"])
-        if dist.rank:
-            torch.manual_seed(cfg.seed + dist.rank + 1000 * t.epoch)
-        t.history = _read_history(run_dir)[: t.epoch]
-    elif dist.rank:
-        torch.manual_seed(cfg.seed + dist.rank)  # other dropout masks on other ranks
-
-    writer = None
-    if dist.main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save_train_config(cfg, run_dir / "config.json")
-        from torch.utils.tensorboard import SummaryWriter
-
-        writer = SummaryWriter(str(run_dir / "tb"), purge_step=t.step if state else None)
-        log.info(
-            "training %s on %s (%d train rows/rank/epoch, %d heads) on %s%s, %d process(es)",
-            cfg.mode, data_path, len(sampler), len(heads), device,
-            f" amp {amp_dtype(device)}" if cfg.amp else "", dist.world_size,
-        )
-
-    def save_last_and_state() -> None:
-        metrics = t.history[-1] if t.history else {}
-        save_checkpoint(last_path, model, metrics=metrics, **ckpt_kw)
-        atomic_torch_save(
-            {
-                "version": STATE_VERSION,
-                "mode": cfg.mode,
-                "data_fingerprint": meta.fingerprint,
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict(),
-                "tracker": t.plain(),
-                "rng": capture_rng_state(),
-            },
-            state_path,
-        )
-        _atomic_write_json(t.history, run_dir / "history.json")
-
-    interrupted = stopped = False
-    try:
-        while t.epoch < cfg.epochs and not stopped:
-            stopped = _one_epoch(
-                cfg, dist, device, module, model, heads, optimizer, scheduler, scaler, ctx,
-                train_loader, sampler, val_loader, writer, t, progress,
-                save_best=lambda m: save_checkpoint(best_path, model, metrics=m, **ckpt_kw),
-                save_last=save_last_and_state,
-            )
-    except KeyboardInterrupt:
-        interrupted = True
-        if dist.main:
-            log.warning("interrupted in epoch %d: saving %s and the resume state", t.epoch + 1, last_path)
-            save_last_and_state()
-    finally:
-        if writer is not None:
-            writer.close()
-
-    calibration = None
-    if dist.main and not interrupted and cfg.calibrate and best_path.is_file():
-        calibration = _calibrate(best_path, data_path, cfg.target_far, device)
-    return TrainResult(
-        run_dir=run_dir,
-        best_path=best_path if dist.main and best_path.is_file() else None,
-        last_path=last_path if dist.main and last_path.is_file() else None,
-        best_epoch=t.best_epoch,
-        best_metric=t.best_metric,
-        epochs_completed=t.epoch,
-        stopped_early=stopped,
-        interrupted=interrupted,
-        history=t.history,
-        calibration=calibration,
-        rank=dist.rank,
-    )
 
 
 @dataclasses.dataclass
@@ -785,64 +676,247 @@ class _Tracker:
         return {k: v for k, v in dataclasses.asdict(self).items() if k != "history"}
 
 
-def _one_epoch(
-    cfg, dist, device, module, model, heads, optimizer, scheduler, scaler, ctx,
-    train_loader, sampler, val_loader, writer, t: _Tracker, progress, *, save_best, save_last,
-) -> bool:
-    """Train + validate + log + checkpoint one epoch; returns True when early stopping fires."""
-    from tqdm import tqdm
+@dataclasses.dataclass
+class _Session:
+    """Everything one run holds (built by ``_setup``); rank 0 alone writes files."""
 
-    sampler.set_epoch(t.epoch)
-    n_steps = len(train_loader)
-    if cfg.max_steps_per_epoch:
-        n_steps = min(n_steps, cfg.max_steps_per_epoch)
-    start = time.perf_counter()
-    with tqdm(
-        total=n_steps, desc=f"epoch {t.epoch + 1}/{cfg.epochs}", file=sys.stderr,
-        disable=not (progress and dist.main), leave=False, dynamic_ncols=True,
-    ) as bar:
-        stats, t.step = train_one_epoch(
-            module, train_loader, heads, optimizer, scaler, ctx, cfg, device,
-            step=t.step, writer=writer, bar=bar,
+    cfg: TrainConfig
+    dist: _Dist
+    device: torch.device
+    data_path: Path
+    run_dir: Path
+    meta: Any  # H5Meta
+    heads: list[HeadSpec]
+    model: SpeakerNet  # unwrapped: validated and saved
+    module: nn.Module  # LossModule, DDP-wrapped when distributed: trained
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    ctx: AbstractContextManager
+    train_loader: DataLoader
+    sampler: Any  # DistributedSampler | WeightedEpochSampler (both have set_epoch)
+    val_loader: DataLoader | None
+    tracker: _Tracker
+    progress: bool = False
+    writer: Any = None
+
+    @property
+    def best_path(self) -> Path:
+        return self.run_dir / "best_model.pt"
+
+    @property
+    def last_path(self) -> Path:
+        return self.run_dir / "last_model.pt"
+
+    def save_model(self, path: Path, metrics: dict[str, Any]) -> None:
+        save_checkpoint(
+            path,
+            self.model,
+            feature_config=self.meta.feature_config,
+            mode=self.cfg.mode,
+            labels={
+                "authentication": list(AUTH_LABELS),
+                "identification": list(self.meta.speakers),
+            },
+            authorized=list(self.meta.authorized),
+            threshold=None,
+            calibration={},
+            metrics=metrics,
+            train_config=self.cfg.to_dict(),
+            data_fingerprint=self.meta.fingerprint,
         )
-    scheduler.step()
-    stop = torch.zeros(1, device=device)
-    if dist.main:
-        val = evaluate_epoch(
-            model, val_loader, heads, ctx, device, max_batches=cfg.limit_val_batches,
-            mc_passes=cfg.mc_passes, mc_batches=cfg.mc_batches,
-        )
+
+    def save_last_and_state(self) -> None:
+        """last_model.pt + train_state.pt + history.json, each written atomically."""
+        t = self.tracker
+        self.save_model(self.last_path, t.history[-1] if t.history else {})
+        state = {
+            "version": STATE_VERSION,
+            "mode": self.cfg.mode,
+            "data_fingerprint": self.meta.fingerprint,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "tracker": t.plain(),
+            "rng": capture_rng_state(),
+        }
+        atomic_torch_save(state, self.run_dir / "train_state.pt")
+        _atomic_write_json(t.history, self.run_dir / "history.json")
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Continue from a train_state.pt (the weights come from last_model.pt)."""
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.tracker = _Tracker(**state["tracker"])
+        self.tracker.history = _read_history(self.run_dir)[: self.tracker.epoch]
+        restore_rng_state(state["rng"])
+
+    def one_epoch(self) -> bool:
+        """Train, validate, log and checkpoint one epoch; True when early stopping fires."""
+        from tqdm import tqdm
+
+        cfg, t = self.cfg, self.tracker
+        self.sampler.set_epoch(t.epoch)
+        n_steps = len(self.train_loader)
+        if cfg.max_steps_per_epoch:
+            n_steps = min(n_steps, cfg.max_steps_per_epoch)
+        start = time.perf_counter()
+        show = self.progress and self.dist.main
+        desc = f"epoch {t.epoch + 1}/{cfg.epochs}"
+        with tqdm(total=n_steps, desc=desc, file=sys.stderr, disable=not show, leave=False) as bar:
+            stats, t.step = train_one_epoch(
+                self.module, self.train_loader, self.heads, self.optimizer, self.scaler, self.ctx,
+                cfg, self.device, step=t.step, writer=self.writer, bar=bar,
+            )  # fmt: skip
+        self.scheduler.step()
         t.epoch += 1
-        rec = _epoch_record(
-            t.epoch, stats, val, optimizer.param_groups[0]["lr"], time.perf_counter() - start
-        )
+        stop = torch.zeros(1, device=self.device)
+        if self.dist.main:
+            stop += self._validate_and_save(stats, start)
+        if self.dist.enabled:
+            torch.distributed.broadcast(stop, src=0)
+        return bool(stop.item())
+
+    def _validate_and_save(self, stats: EpochStats, start: float) -> bool:
+        cfg, t = self.cfg, self.tracker
+        val = evaluate_epoch(
+            self.model, self.val_loader, self.heads, self.ctx, self.device,
+            max_batches=cfg.limit_val_batches, mc_passes=cfg.mc_passes, mc_batches=cfg.mc_batches,
+        )  # fmt: skip
+        lr = self.optimizer.param_groups[0]["lr"]
+        rec = _epoch_record(t.epoch, stats, val, lr, time.perf_counter() - start)
         t.history.append(rec)
         improved = rec["selection"] > t.best_metric
         if improved:
             t.best_metric, t.best_epoch, t.bad_epochs = rec["selection"], t.epoch, 0
-            save_best(rec)
+            self.save_model(self.best_path, rec)
         else:
             t.bad_epochs += 1
-        _log_epoch(writer, rec)
+        _log_epoch(self.writer, rec)
         log.info(_summary_line(rec, cfg.epochs, improved))
-        save_last()
+        self.save_last_and_state()
         if cfg.patience and t.bad_epochs >= cfg.patience:
             log.info("early stopping: no better val macro-F1 for %d epochs", t.bad_epochs)
-            stop += 1
-    else:
-        t.epoch += 1
+            return True
+        return False
+
+
+def _setup(
+    data_path: Path,
+    run_dir: Path,
+    cfg: TrainConfig,
+    dist: _Dist,
+    resume: bool,
+    init_from: Path | None,
+) -> tuple[_Session, dict[str, Any] | None]:
+    """Build the session: data, model (fresh, fine-tuned or resumed), optimizer, loaders."""
+    device = resolve_device(cfg.device, dist.local_rank)
+    cfg = cfg.resolved(cuda=device.type == "cuda")
+    if cfg.torch_threads:
+        torch.set_num_threads(cfg.torch_threads)
+    meta = _read_data(data_path)
+    heads = heads_for_mode(cfg.mode, meta.speakers, cfg)
+    state = _check_run_dir(run_dir, resume, cfg, meta.fingerprint)
+    seed_everything(cfg.seed)
+    fine_tune = init_from is not None and state is None
+    base = _init_from_base(init_from, meta.feature_config) if fine_tune else None
+    model = SpeakerNet(build_model_config(cfg, meta.feature_config.n_mels, heads, base))
+    if fine_tune:
+        recreated = _init_from(model, init_from)
+        if dist.main:
+            log.info("initialised from %s (new heads: %s)", init_from, recreated or "none")
+    if state is not None:
+        model.load_state_dict(load_checkpoint(run_dir / "last_model.pt")[0].state_dict())
+    model.to(device)
+    module: nn.Module = LossModule(model, heads)
     if dist.enabled:
-        torch.distributed.broadcast(stop, src=0)
-    return bool(stop.item())
+        ids = [dist.local_rank] if device.type == "cuda" else None
+        module = nn.parallel.DistributedDataParallel(module, device_ids=ids)
+    optimizer = torch.optim.AdamW(module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    train_loader, sampler, val_loader = _build_loaders(data_path, cfg, heads, dist)
+    session = _Session(
+        cfg=cfg, dist=dist, device=device, data_path=data_path, run_dir=run_dir, meta=meta,
+        heads=heads, model=model, module=module, optimizer=optimizer,
+        scheduler=torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.cosine_t_max),
+        scaler=make_scaler(device, cfg.amp), ctx=autocast_ctx(device, cfg.amp),
+        train_loader=train_loader, sampler=sampler, val_loader=val_loader, tracker=_Tracker(),
+    )  # fmt: skip
+    return session, state
+
+
+def _run(
+    data_path: Path,
+    run_dir: Path,
+    cfg: TrainConfig,
+    dist: _Dist,
+    resume: bool,
+    init_from: Path | None,
+    progress: bool,
+) -> TrainResult:
+    s, state = _setup(data_path, run_dir, cfg, dist, resume, init_from)
+    s.progress = progress
+    if state is not None:
+        s.load_state(state)
+    if dist.rank:  # other dropout masks on other ranks
+        torch.manual_seed(s.cfg.seed + dist.rank + 1000 * s.tracker.epoch)
+    if dist.main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_train_config(s.cfg, run_dir / "config.json")
+        from torch.utils.tensorboard import SummaryWriter
+
+        purge = s.tracker.step if state is not None else None
+        s.writer = SummaryWriter(str(run_dir / "tb"), purge_step=purge)
+        amp = f", AMP {amp_dtype(s.device)}".replace("torch.", "") if s.cfg.amp else ""
+        log.info(
+            "training %s on %s: %d train rows per epoch and process, %s%s, %d process(es)",
+            s.cfg.mode, data_path, len(s.sampler), s.device, amp, dist.world_size,
+        )  # fmt: skip
+
+    interrupted = stopped = False
+    try:
+        while s.tracker.epoch < s.cfg.epochs and not stopped:
+            stopped = s.one_epoch()
+    except KeyboardInterrupt:
+        interrupted = True
+        if dist.main:
+            # An interrupted epoch is rerun from its start by --resume (with these weights).
+            s.tracker.epoch = len(s.tracker.history)
+            log.warning("interrupted: saving %s and the resume state", s.last_path)
+            s.save_last_and_state()
+    finally:
+        if s.writer is not None:
+            s.writer.close()
+
+    t, main = s.tracker, dist.main
+    calibration = None
+    if main and not interrupted and s.cfg.calibrate and s.best_path.is_file():
+        calibration = _calibrate(s.best_path, data_path, s.cfg.target_far, s.device)
+    return TrainResult(
+        run_dir=run_dir,
+        best_path=s.best_path if main and s.best_path.is_file() else None,
+        last_path=s.last_path if main and s.last_path.is_file() else None,
+        best_epoch=t.best_epoch,
+        best_metric=t.best_metric,
+        epochs_completed=t.epoch,
+        stopped_early=stopped,
+        interrupted=interrupted,
+        history=t.history,
+        calibration=calibration,
+        rank=dist.rank,
+    )
 
 
 def _check_run_dir(
-    run_dir: Path, state_path: Path, resume: bool, cfg: TrainConfig, fingerprint: str
+    run_dir: Path, resume: bool, cfg: TrainConfig, fingerprint: str
 ) -> dict[str, Any] | None:
     """Load the resume state (resume) or refuse to overwrite an existing run (no resume)."""
+    state_path = run_dir / "train_state.pt"
     if not resume:
         if state_path.exists() or (run_dir / "best_model.pt").exists():
-            raise ConfigError(f"{run_dir} already holds a run: pass --resume or choose another --out")
+            raise ConfigError(
+                f"{run_dir} already holds a run: pass --resume or choose another --out"
+            )
         return None
     if not state_path.is_file() or not (run_dir / "last_model.pt").is_file():
         raise ConfigError(f"{run_dir}: nothing to resume (no train_state.pt / last_model.pt)")

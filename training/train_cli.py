@@ -37,7 +37,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument(
-        "--init-from", type=Path, metavar="CKPT", help="start from this checkpoint's encoder weights"
+        "--init-from",
+        type=Path,
+        metavar="CKPT",
+        help="start from this checkpoint's encoder weights",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_train)

@@ -166,7 +166,10 @@ class VerificationPlan:
 
 
 def plan_speaker(
-    speaker: str, recordings: Sequence[str], speech: Sequence[np.ndarray], enroll_s: float,
+    speaker: str,
+    recordings: Sequence[str],
+    speech: Sequence[np.ndarray],
+    enroll_s: float,
     sample_rate: int = SAMPLE_RATE,
 ) -> SpeakerPlan:
     """Split a speaker's speech (one wave per recording, in order) into enrollment and test.
@@ -180,8 +183,9 @@ def plan_speaker(
     need = int(round(enroll_s * sample_rate))
     if len(recordings) == 1:
         w = speech[0]
-        return SpeakerPlan(speaker, [recordings[0]], [w[:need]], [recordings[0]], [w[need:]],
-                           single_recording=True)
+        return SpeakerPlan(
+            speaker, [recordings[0]], [w[:need]], [recordings[0]], [w[need:]], single_recording=True
+        )
     enroll_r, enroll_w = [], []
     got = 0
     k = 0
@@ -253,8 +257,9 @@ def test_segments(plan: VerificationPlan, length_s: float) -> list[Segment]:
         offset = len(sp.enroll_waves[0]) if sp.single_recording else 0
         for rec, w in zip(sp.test_recordings, sp.test_waves):
             for k in range(len(w) // n):
-                out.append(Segment(sp.speaker, rec, (offset + k * n) / SAMPLE_RATE,
-                                   w[k * n : (k + 1) * n]))
+                out.append(
+                    Segment(sp.speaker, rec, (offset + k * n) / SAMPLE_RATE, w[k * n : (k + 1) * n])
+                )
     return out
 
 
@@ -310,8 +315,9 @@ class VoxgateBackend:
 
     name = "voxgate"
 
-    def __init__(self, encoder: Any, window_s: float = 1.0, hop_s: float = 0.5,
-                 batch_size: int = 128):
+    def __init__(
+        self, encoder: Any, window_s: float = 1.0, hop_s: float = 0.5, batch_size: int = 128
+    ):
         self.encoder = encoder
         sr = encoder.feature_config.sample_rate
         self.window = int(round(window_s * sr))
@@ -321,10 +327,12 @@ class VoxgateBackend:
     def window_embeddings(self, wave: np.ndarray) -> np.ndarray:
         """Unit embeddings (W, D) of the windows of one wave."""
         win = _windows(np.asarray(wave, dtype=np.float32), self.window, self.hop)
-        return np.concatenate([
-            self.encoder.embed(win[b : b + self.batch_size])
-            for b in range(0, len(win), self.batch_size)
-        ])
+        return np.concatenate(
+            [
+                self.encoder.embed(win[b : b + self.batch_size])
+                for b in range(0, len(win), self.batch_size)
+            ]
+        )
 
     def embed_segments(self, waves: Sequence[np.ndarray]) -> np.ndarray:
         if not len(waves):
@@ -332,10 +340,12 @@ class VoxgateBackend:
         wins = [_windows(np.asarray(w, dtype=np.float32), self.window, self.hop) for w in waves]
         counts = [len(w) for w in wins]
         flat = np.concatenate(wins)
-        emb = np.concatenate([
-            self.encoder.embed(flat[b : b + self.batch_size])
-            for b in range(0, len(flat), self.batch_size)
-        ])
+        emb = np.concatenate(
+            [
+                self.encoder.embed(flat[b : b + self.batch_size])
+                for b in range(0, len(flat), self.batch_size)
+            ]
+        )
         out, pos = [], 0
         for c in counts:
             out.append(_unit(emb[pos : pos + c]).mean(axis=0))
@@ -386,8 +396,10 @@ class ResemblyzerBackend:
         return _unit(_unit(np.concatenate(partials)).mean(axis=0))
 
 
-def make_backend(name: str, model_path: str | Path | None = None, device: str | None = None) -> Backend:
-    """"voxgate" (needs ``model_path``, default: the shipped model) or "resemblyzer"."""
+def make_backend(
+    name: str, model_path: str | Path | None = None, device: str | None = None
+) -> Backend:
+    """ "voxgate" (needs ``model_path``, default: the shipped model) or "resemblyzer"."""
     if name == "voxgate":
         from voxgate.core.inference import SpeakerEncoder
 
@@ -454,9 +466,15 @@ def trials_metrics(trials: Trials) -> dict[str, Any]:
         e, et = M.eer(gen, imp)
         d, dt = M.min_dcf(gen, imp, p_target=0.01)
         frr, ft = M.frr_at_far(gen, imp, 0.01)
-        out.update(eer=e, eer_threshold=et, min_dcf=d, min_dcf_threshold=dt,
-                   **{"frr_at_far_1%": frr, "threshold_at_far_1%": ft},
-                   mean_genuine=float(gen.mean()), mean_impostor=float(imp.mean()))
+        out.update(
+            eer=e,
+            eer_threshold=et,
+            min_dcf=d,
+            min_dcf_threshold=dt,
+            **{"frr_at_far_1%": frr, "threshold_at_far_1%": ft},
+            mean_genuine=float(gen.mean()),
+            mean_impostor=float(imp.mean()),
+        )
     else:
         out.update(eer=None, min_dcf=None, **{"frr_at_far_1%": None})
     return out
@@ -497,8 +515,9 @@ def evaluate_verification(
         "single_recording_speakers": single,
         "note": (
             f"{len(single)} speaker(s) have a single recording: enrolled on its first "
-            f"{enroll_s:g} s of speech and tested on the rest of it" if single else
-            "enrollment and test always come from different recordings"
+            f"{enroll_s:g} s of speech and tested on the rest of it"
+            if single
+            else "enrollment and test always come from different recordings"
         ),
         "skipped": plan.skipped,
         "by_length": {f"{t:g}s": trials_metrics(tr) for t, tr in scored.items()},

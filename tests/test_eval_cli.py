@@ -1,0 +1,152 @@
+"""The evaluate / calibrate / evaluate-verification / embed subcommands, end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import VOWELS, silence, voiced, write_wav
+from test_evaluate import write_synthetic_h5, write_tiny_checkpoint
+
+from voxgate.cli import main
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> tuple[Path, Path]:
+    h5 = write_synthetic_h5(tmp_path / "data.h5")
+    ckpt = write_tiny_checkpoint(tmp_path / "model.pt")
+    return h5, ckpt
+
+
+@pytest.fixture
+def voices(tmp_path: Path) -> Path:
+    root = tmp_path / "voices"
+    for spk, f0, vowel in (("a", 110.0, "a"), ("b", 190.0, "i")):
+        for i in range(2):
+            (root / spk).mkdir(parents=True, exist_ok=True)
+            wave = np.concatenate([silence(0.2), voiced(f0, VOWELS[vowel], 3.6, seed=i)])
+            write_wav(root / spk, f"{i}.wav", wave)
+    return root
+
+
+def test_evaluate_cli_writes_metrics(files, tmp_path: Path, capsys) -> None:
+    h5, ckpt = files
+    out = tmp_path / "eval"
+    rc = main(
+        [
+            "evaluate",
+            "--model",
+            str(ckpt),
+            "--data",
+            str(h5),
+            "--mc-passes",
+            "2",
+            "--no-speed",
+            "--out",
+            str(out),
+        ]
+    )
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "test split: 42 chunks, 12 decisions" in text and "cosine auth" in text
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["cosine"]["mc_dropout"]["chunk"]["passes"] == 2 and "speed" not in m
+    assert (out / "det_decision.png").is_file()
+
+
+def test_calibrate_cli_stores_threshold(files, capsys) -> None:
+    from voxgate.core.checkpoint import read_checkpoint
+
+    h5, ckpt = files
+    assert main(["calibrate", "--model", str(ckpt), "--data", str(h5), "--dry-run"]) == 0
+    assert read_checkpoint(ckpt)["threshold"] is None
+    assert main(["calibrate", "--model", str(ckpt), "--data", str(h5), "--target-far", "0.05"]) == 0
+    meta = read_checkpoint(ckpt)
+    assert meta["calibration"]["target_far"] == 0.05 and meta["calibration"]["split"] == "val"
+    assert meta["threshold"] == pytest.approx(meta["calibration"]["cosine_3s"])
+    assert "stored threshold" in capsys.readouterr().out
+    # a bad FAR is an argparse error (exit 2), not a traceback
+    with pytest.raises(SystemExit) as exc:
+        main(["calibrate", "--model", str(ckpt), "--data", str(h5), "--target-far", "5"])
+    assert exc.value.code == 2
+
+
+def test_calibrate_open_set_cli(files, voices) -> None:
+    from voxgate.core.checkpoint import read_checkpoint
+
+    _, ckpt = files
+    assert (
+        main(
+            [
+                "calibrate",
+                "--model",
+                str(ckpt),
+                "--verification",
+                str(voices),
+                "--enroll-s",
+                "1.5",
+                "--target-far",
+                "0.1",
+            ]
+        )
+        == 0
+    )
+    cal = read_checkpoint(ckpt)["calibration"]
+    assert cal["source"].startswith("open-set") and cal["n_impostor"] == cal["n_genuine"]
+    assert read_checkpoint(ckpt)["threshold"] == pytest.approx(cal["cosine_3s"])
+
+
+def test_verification_cli_writes_metrics(files, voices, tmp_path: Path, capsys) -> None:
+    _, ckpt = files
+    out = tmp_path / "ver"
+    spk_file = tmp_path / "speakers.txt"
+    spk_file.write_text("a\nb  # both\n")
+    rc = main(
+        [
+            "evaluate-verification",
+            str(voices),
+            "--model",
+            str(ckpt),
+            "--enroll-s",
+            "1.5",
+            "--test-s",
+            "1",
+            "--speakers-file",
+            str(spk_file),
+            "--out",
+            str(out),
+        ]
+    )
+    assert rc == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["n_speakers"] == 2 and list(m["by_length"]) == ["1s"]
+    one = m["by_length"]["1s"]
+    assert one["n_impostor"] == one["n_genuine"] > 0
+    assert "EER" in capsys.readouterr().out
+
+
+def test_verification_cli_missing_source_is_an_error(files, tmp_path: Path, capsys) -> None:
+    _, ckpt = files
+    rc = main(["evaluate-verification", str(tmp_path / "nope"), "--model", str(ckpt)])
+    assert rc == 1 and "not a folder" in capsys.readouterr().err
+
+
+def test_embed_cli_shapes(files, voices, tmp_path: Path) -> None:
+    _, ckpt = files
+    wavs = sorted(voices.rglob("*.wav"))[:3]
+    out = tmp_path / "emb.npz"
+    assert main(["embed", "--model", str(ckpt), *map(str, wavs), "--out", str(out)]) == 0
+    with np.load(out) as z:
+        assert z["embeddings"].shape == (3, 16) and z["names"].shape == (3,)
+        np.testing.assert_allclose(np.linalg.norm(z["embeddings"], axis=1), 1.0, atol=1e-5)
+    out_w = tmp_path / "win.npz"
+    assert (
+        main(["embed", "--model", str(ckpt), str(wavs[0]), "--out", str(out_w), "--per-window"])
+        == 0
+    )
+    with np.load(out_w) as z:
+        n = int(z["n_windows"][0])
+        assert n >= 3 and z["embeddings"].shape == (n, 16)
+        assert z["window_starts"].shape == (n,) and z["window_starts"][0] >= 0.1

@@ -1,0 +1,438 @@
+"""The desktop client with qtbot: real widgets, real pipeline, file sources, temp settings."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+from PySide6.QtCore import QSettings, Qt  # noqa: E402
+from PySide6.QtWidgets import QDialogButtonBox  # noqa: E402
+
+from conftest import VOWELS, voiced, write_wav  # noqa: E402
+from voxgate.app.confidence_plot import ConfidencePlot  # noqa: E402
+from voxgate.app.main_window import UNTRAINED_NOTE, MainWindow  # noqa: E402
+from voxgate.app.profile_list import REENROLL_NEEDED  # noqa: E402
+from voxgate.app.retrain_dialog import TrainProgress  # noqa: E402
+from voxgate.app.settings import DEFAULTS, Settings  # noqa: E402
+from voxgate.app.settings_dialog import SettingsDialog  # noqa: E402
+from voxgate.app.spectrogram_view import LEVELS_DB, SpectrogramView  # noqa: E402
+from voxgate.core.events import DecisionState, ScoreEvent, SpectrogramEvent  # noqa: E402
+from voxgate.core.profiles import Profile, ProfileStore  # noqa: E402
+
+TIMEOUT_MS = 60000  # generous: the machine is shared; waits end as soon as the condition holds
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    from voxgate.core.inference import SpeakerEncoder
+
+    return SpeakerEncoder.untrained()
+
+
+@pytest.fixture(scope="module")
+def speech_wav(tmp_path_factory) -> Path:
+    """25 s of a formant-like voiced signal (five vowels, syllable-rate modulation)."""
+    parts = [
+        voiced(f0=118.0, formants=VOWELS[v], seconds=5.0, seed=i) for i, v in enumerate("aeiou")
+    ]
+    return write_wav(tmp_path_factory.mktemp("audio"), "speech.wav", np.concatenate(parts))
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+
+
+@pytest.fixture
+def store(tmp_path) -> ProfileStore:
+    return ProfileStore(tmp_path / "profiles")
+
+
+def make_window(qtbot, encoder, store, settings, **kw) -> MainWindow:
+    kw.setdefault("file_realtime", False)
+    window = MainWindow(encoder, store, settings, **kw)
+    qtbot.addWidget(window)
+    window.show()
+    return window
+
+
+@pytest.fixture
+def window(qtbot, encoder, store, settings):
+    w = make_window(qtbot, encoder, store, settings)
+    yield w
+    w.close()
+
+
+def enroll_headless(encoder, store, wav, name="alice"):
+    from voxgate.core.enroll import enroll_from_files
+
+    return enroll_from_files(encoder, [wav], name, store=store, target_s=20.0)
+
+
+def run_to_end(qtbot, window: MainWindow, start) -> None:
+    with qtbot.waitSignal(window.job_finished, timeout=TIMEOUT_MS):
+        assert start()
+    assert window.job is None
+
+
+# ---------------------------------------------------------------- start-up
+
+
+def test_window_starts_untrained_and_says_so(window, encoder):
+    assert UNTRAINED_NOTE in window.model_label.text()
+    assert "cpu" in window.model_label.text()
+    modes = [
+        window.scoring_panel.mode_combo.itemData(i)
+        for i in range(window.scoring_panel.mode_combo.count())
+    ]
+    assert modes[:2] == ["authentication", "identification"]
+    assert window.scoring_panel.threshold() is None  # the calibrated default is in use
+    assert window.scoring_panel.effective_threshold() == pytest.approx(encoder.threshold, abs=2e-3)
+    assert f"{encoder.threshold:.3f}" in window.scoring_panel.default_label.text()
+    assert window.banner.state == "idle"
+    assert not window.stop_button.isEnabled()
+    # The real device list: either devices to pick, or a plain explanation and file input.
+    panel = window.input_panel
+    if panel.available:
+        assert panel.combo.isEnabled() and window.auth_button.isEnabled()
+    else:
+        assert panel.explanation.isVisibleTo(window) and "recordings" in panel.explanation.text()
+        assert not window.auth_button.isEnabled()
+    assert window.input_panel.file_button.isEnabled()
+
+
+def test_no_input_device_explains_and_offers_files(qtbot, encoder, store, settings):
+    w = make_window(qtbot, encoder, store, settings, list_devices=lambda: [])
+    assert not w.input_panel.available
+    assert "No microphone" in w.input_panel.explanation.text()
+    assert not w.auth_button.isEnabled()
+    assert w.start_authentication() is False  # explained in the status bar, nothing started
+    assert w.job is None and "recording" in w.statusBar().currentMessage()
+    assert w.action_auth_file.isEnabled() and w.enroll_button.isEnabled()
+    w.close()
+
+
+# ---------------------------------------------------------------- enroll + authenticate
+
+
+def test_enroll_from_file_through_the_widgets(qtbot, window, speech_wav, store):
+    values: list[int] = []
+    window.enroll_progress.valueChanged.connect(values.append)
+    qtbot.mouseClick(window.enroll_button, Qt.MouseButton.LeftButton)
+    dialog = window.enroll_dialog
+    assert dialog is not None and dialog.isVisible()
+    ok = dialog.buttons.button(QDialogButtonBox.StandardButton.Ok)
+    assert not ok.isEnabled()  # no name yet
+    qtbot.keyClicks(dialog.name_edit, "Alice")
+    dialog.set_files([speech_wav])
+    assert ok.isEnabled()
+    with qtbot.waitSignal(window.job_finished, timeout=TIMEOUT_MS):
+        qtbot.mouseClick(ok, Qt.MouseButton.LeftButton)
+        assert window.stop_button.isEnabled() and not window.enroll_button.isEnabled()
+    assert window.last_error is None
+    assert window.enroll_progress.value() == 100
+    assert values == sorted(values) and len(set(values)) > 3  # rose step by step to 100 %
+    assert "enrolled Alice" in window.enroll_feedback.text()
+    assert window.profile_list.names() == ["Alice"]
+    profile = store.get("Alice")
+    assert profile.authorized and profile.speech_s >= 19.0
+    assert window.spectrogram.columns_written > 0
+    assert window.enroll_button.isEnabled() and not window.stop_button.isEnabled()
+
+
+def test_authenticate_file_threshold_decides(qtbot, window, encoder, store, speech_wav):
+    enroll_headless(encoder, store, speech_wav)
+    window.profile_list.refresh()
+    before_image = window.spectrogram.image().copy()
+    assert np.all(before_image == LEVELS_DB[0])
+    slider = window.scoring_panel.slider
+
+    slider.setValue(slider.minimum())  # threshold -1: every cosine passes -> ACCEPTED, named
+    assert window.scoring_panel.threshold() == pytest.approx(-1.0)
+    assert window.confidence.threshold_line.value() == pytest.approx(-1.0)
+    decisions = []
+    window.banner_decisions = decisions
+    run_to_end(qtbot, window, lambda: window.start_file_authentication(speech_wav))
+    assert window.last_error is None
+    assert window.banner.state == DecisionState.ACCEPTED.value
+    assert "alice" in window.banner.title.text() and window.banner.who == "alice"
+    # the plots were fed and drawn
+    image = window.spectrogram.image_item.image
+    assert image is not None and image.shape == before_image.shape
+    assert not np.array_equal(image, before_image) and np.isfinite(image).all()
+    assert window.spectrogram.columns_written >= 700  # 25 s at 32 ms per column
+    x, y = window.confidence.mean_curve.getData()
+    assert x is not None and len(x) >= 20 and np.all(np.diff(x) > 0)
+    assert np.all((y >= -1.0) & (y <= 1.0))
+    assert "overflows 0" in window.counters_label.text()
+
+    slider.setValue(slider.maximum())  # threshold 1: nothing passes -> REJECTED, nobody named
+    run_to_end(qtbot, window, lambda: window.start_file_authentication(speech_wav))
+    assert window.banner.state == DecisionState.REJECTED.value and window.banner.who is None
+
+    qtbot.mouseClick(window.scoring_panel.reset_button, Qt.MouseButton.LeftButton)
+    assert window.scoring_panel.threshold() is None
+    assert window.confidence.threshold_line.value() == pytest.approx(encoder.threshold, abs=2e-3)
+
+
+def test_mc_dropout_band_has_width(qtbot, window, encoder, store, speech_wav):
+    enroll_headless(encoder, store, speech_wav)
+    window.scoring_panel.scoring_combo.setCurrentIndex(1)
+    window.scoring_panel.passes.setValue(4)
+    assert window.scoring_panel.mc_passes() == 4
+    run_to_end(qtbot, window, lambda: window.start_file_authentication(speech_wav))
+    assert window.confidence.stds.size > 0 and window.confidence.stds.max() > 0
+    upper = window.confidence._upper.getData()[1]
+    lower = window.confidence._lower.getData()[1]
+    assert np.all(upper >= lower) and np.any(upper > lower)
+
+
+def test_stop_ends_a_realtime_session_and_close_joins(qtbot, encoder, store, settings, speech_wav):
+    baseline = threading.active_count()
+    w = make_window(qtbot, encoder, store, settings, file_realtime=True)
+    assert w.start_file_authentication(speech_wav)
+    qtbot.waitUntil(lambda: w.spectrogram.columns_written > 20, timeout=TIMEOUT_MS)
+    with qtbot.waitSignal(w.job_finished, timeout=TIMEOUT_MS):
+        qtbot.mouseClick(w.stop_button, Qt.MouseButton.LeftButton)
+    assert w.job is None and w.enroll_button.isEnabled()
+    assert w.spectrogram.t_end_s < 20.0  # stopped long before the 25-s file ended
+
+    # a second realtime session, still running when the window closes
+    assert w.start_file_authentication(speech_wav)
+    handle = w.job
+    qtbot.waitUntil(lambda: w.spectrogram.columns_written > 10, timeout=TIMEOUT_MS)
+    w.close()
+    assert w.job is None
+    assert handle.thread.isFinished()
+    assert threading.active_count() == baseline
+
+
+# ---------------------------------------------------------------- profiles
+
+
+def test_profile_list_actions_and_incompatible_mark(qtbot, window, encoder, store, speech_wav):
+    enroll_headless(encoder, store, speech_wav, "bob")
+    old = Profile(
+        name="carol", embedding=np.ones(256, np.float32) / 16.0, model_fingerprint="0" * 16
+    )
+    store.save(old)
+    plist = window.profile_list
+    plist.refresh()
+    assert plist.names() == ["bob", "carol"]
+    assert REENROLL_NEEDED in plist.item("carol").text()
+    assert REENROLL_NEEDED not in plist.item("bob").text()
+
+    plist.item("bob").setCheckState(Qt.CheckState.Unchecked)  # the checkbox writes the store
+    assert store.get("bob").authorized is False
+    plist.rename_profile("bob", "robert")
+    assert plist.names() == ["carol", "robert"] and not store.exists("bob")
+    plist.delete_profile("carol")
+    assert plist.names() == ["robert"]
+    errors = []
+    plist.error.connect(errors.append)
+    plist.rename_profile("robert", "a/b")  # invalid name: reported, nothing changes
+    assert errors and plist.names() == ["robert"]
+
+    requested = []
+    plist.reenroll_requested.connect(lambda n, a: requested.append((n, a)))
+    plist.list.setCurrentItem(plist.item("robert"))
+    qtbot.mouseClick(plist.reenroll_button, Qt.MouseButton.LeftButton)
+    assert requested == [("robert", False)]
+    assert window.enroll_dialog.name_edit.text() == "robert"
+    assert not window.enroll_dialog.authorized_box.isChecked()
+    window.enroll_dialog.reject()
+
+
+# ---------------------------------------------------------------- settings
+
+
+def test_settings_persist_and_feed_the_pipeline(tmp_path, qtbot, window, settings):
+    assert settings.get("hop_s") == DEFAULTS["hop_s"]
+    dialog = SettingsDialog(settings, window)
+    qtbot.addWidget(dialog)
+    dialog.vad.setValue(3)
+    dialog.hop.setValue(0.25)
+    dialog.decision.setValue(4.0)
+    dialog.mc.setValue(16)
+    dialog.apply()
+    again = Settings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    assert again.get("vad_aggressiveness") == 3 and again.get("hop_s") == pytest.approx(0.25)
+    assert again.get("decision_s") == pytest.approx(4.0) and again.get("mc_passes") == 16
+    cfg = window.pipeline_config()
+    assert (cfg.vad_aggressiveness, cfg.hop_s, cfg.decision_s) == (3, 0.25, 4.0)
+    again.reset()
+    assert again.as_dict() == DEFAULTS
+    with pytest.raises(KeyError):
+        settings.set("no_such_setting", 1)
+
+
+# ---------------------------------------------------------------- plots
+
+
+def test_spectrogram_ring_order_nan_and_redraw_rate(qtbot):
+    view = SpectrogramView(window_s=1.0)
+    qtbot.addWidget(view)
+    n = view.n_columns
+    drawn = view.frames_drawn
+    for i in range(n + 5):  # wrap around the ring
+        col = np.full((1, view.n_mels), -79.0 + i % 70, np.float32)
+        if i == n + 4:
+            col[0, 0] = np.nan
+        view.push(SpectrogramEvent(t_s=(i + 1) * view.column_s, columns=col))
+    assert view.frames_drawn == drawn  # pushing never draws
+    img = view.image()
+    assert img.shape == (view.n_mels, n) and img.dtype == np.float32
+    assert np.isfinite(img).all() and img[0, -1] == LEVELS_DB[0]  # NaN became the floor
+    assert img[1, -1] == pytest.approx(-79.0 + (n + 4) % 70)  # newest column on the right
+    assert img[1, 0] == pytest.approx(-79.0 + 5 % 70)  # oldest kept column on the left
+    view.redraw()
+    assert view.frames_drawn == drawn + 1
+    assert view.image_item.levels is not None and tuple(view.image_item.levels) == LEVELS_DB
+    assert view.image_item.lut.shape == (256, 3) or view.image_item.lut.shape == (256, 4)
+    view.redraw()  # nothing new: no copy
+    assert view.frames_drawn == drawn + 1
+
+
+def test_confidence_plot_window_and_band(qtbot):
+    plot = ConfidencePlot(window_s=5.0)
+    qtbot.addWidget(plot)
+    for i in range(20):
+        plot.add(
+            ScoreEvent(
+                t_start_s=0.5 * i, t_end_s=0.5 * i + 1.0, speech_ratio=1.0, scores={"a": 0.5},
+                spread={"a": 0.1}, best="a", best_score=0.4 + 0.01 * i, best_spread=0.1,
+                threshold=0.45,
+            )
+        )  # fmt: skip
+    plot.add(ScoreEvent(0, 11, 0.0, {}, {}, None, float("nan"), 0.0, 0.45))  # nobody: skipped
+    plot.redraw()
+    assert plot.times.size == 10 and plot.times[-1] == pytest.approx(10.5)  # last 5 s only
+    assert plot.threshold_line.value() == pytest.approx(0.45)
+    np.testing.assert_allclose(plot._upper.getData()[1] - plot._lower.getData()[1], 0.2)
+
+
+# ---------------------------------------------------------------- retrain dialog
+
+
+def make_tiny_h5(path: Path, n_speakers: int = 4) -> Path:
+    """A valid dataset in the contract layout: random features, 4 speakers, 2 authorized."""
+    import h5py
+
+    from voxgate.core.config import FeatureConfig
+
+    fc = FeatureConfig()
+    splits = [0, 0, 0, 0, 1, 2]
+    sp = np.repeat(np.arange(n_speakers), len(splits))
+    split = np.tile(splits, n_speakers).astype(np.int8)
+    file_id = (sp * 3 + split).astype(np.int32)  # one recording per speaker and split
+    chunk_index = np.zeros(sp.size, np.int32)
+    for fid in np.unique(file_id):
+        idx = np.flatnonzero(file_id == fid)
+        chunk_index[idx] = np.arange(idx.size)
+    spk = [f"s{i}" for i in range(n_speakers)]
+    s = h5py.string_dtype()
+    dt = np.dtype(
+        [("path", s), ("speaker", s), ("session", s), ("corpus", s), ("subset", s),
+         ("gender", s), ("duration_s", np.float32), ("speech_s", np.float32),
+         ("chunks", np.int32), ("split", np.int8)]
+    )  # fmt: skip
+    rows = np.zeros(n_speakers * 3, dtype=dt)
+    for i in range(n_speakers):
+        for k in range(3):
+            n = int(np.sum((sp == i) & (split == k)))
+            rows[i * 3 + k] = (f"{spk[i]}/{k}.wav", spk[i], str(k), "synth", "x", "M", n, n, n, k)
+    rng = np.random.default_rng(0)
+    with h5py.File(path, "w") as f:
+        for key, value in {
+            "schema_version": 1, "feature_config": fc.to_json(), "speakers": json.dumps(spk),
+            "authorized": json.dumps(spk[:2]), "aug_tags": json.dumps(["none"]),
+            "split_names": json.dumps(["train", "val", "test"]), "build_config": "{}",
+            "skipped": "[]", "fingerprint": "synthetic",
+        }.items():  # fmt: skip
+            f.attrs[key] = value
+        f["features"] = rng.uniform(-80, 0, (sp.size, fc.frames_per_chunk, fc.n_mels)).astype(
+            np.float16
+        )
+        f["lengths"] = np.full(sp.size, fc.frames_per_chunk, np.int16)
+        f["label"] = (sp < 2).astype(np.int8)
+        f["speaker"] = sp.astype(np.int32)
+        f["file_id"] = file_id
+        f["split"] = split
+        f["aug"] = np.zeros(sp.size, np.int8)
+        f["chunk_index"] = chunk_index
+        f["sources"] = rows
+        f.attrs["complete"] = True
+    return path
+
+
+TINY_MODEL = (
+    'model={"channels":[4,8,8],"gru_hidden":16,"gru_layers":1,"attention_dim":8,"embed_dim":16}'
+)
+
+
+def test_retrain_dialog_runs_and_cancels(qtbot, window, tmp_path):
+    dialog = window.open_retrain_dialog()
+    assert dialog.isVisible()
+    dialog.data_edit.setText(str(tmp_path / "missing.h5"))
+    assert dialog.start() is False and "not found" in dialog.status.text()
+
+    dialog.data_edit.setText(str(make_tiny_h5(tmp_path / "tiny.h5")))
+    dialog.out_edit.setText(str(tmp_path / "run"))
+    dialog.epochs_spin.setValue(50)
+    dialog.extra_edit.setText(f"batch_size=4 num_workers=0 mc_passes=0 patience=0 '{TINY_MODEL}'")
+    qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    assert dialog.running and dialog.cancel_button.isEnabled()
+    assert "--data" in dialog.runner.command_line() and "epochs=50" in dialog.runner.command_line()
+    # Wait until training is visibly under way (an epoch line parsed), then cancel.
+    qtbot.waitUntil(lambda: dialog.train_progress.epochs == 50, timeout=TIMEOUT_MS)
+    assert dialog.train_progress.loss is not None or dialog.progress.value() >= 0
+    with qtbot.waitSignal(dialog.runner.finished, timeout=TIMEOUT_MS) as blocker:
+        qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
+    code, cancelled = blocker.args
+    assert cancelled and not dialog.running
+    assert dialog.status.text() == "cancelled"
+    assert dialog.start_button.isEnabled() and not dialog.use_button.isEnabled()
+
+
+@pytest.mark.slow
+def test_retrain_success_offers_the_new_model(qtbot, window, tmp_path):
+    dialog = window.open_retrain_dialog()
+    dialog.data_edit.setText(str(make_tiny_h5(tmp_path / "tiny.h5")))
+    dialog.out_edit.setText(str(tmp_path / "run"))
+    dialog.epochs_spin.setValue(1)
+    dialog.extra_edit.setText(f"batch_size=8 num_workers=0 mc_passes=0 '{TINY_MODEL}'")
+    with qtbot.waitSignal(dialog.runner.finished, timeout=120000) as blocker:
+        assert dialog.start()
+    assert blocker.args == [0, False], "\n".join(dialog.runner.lines[-10:])
+    assert dialog.progress.value() == 100 and dialog.train_progress.epoch == 1
+    assert dialog.use_button.isEnabled()
+    qtbot.mouseClick(dialog.use_button, Qt.MouseButton.LeftButton)
+    assert window.encoder.meta["path"] == str(tmp_path / "run" / "best_model.pt")
+    assert "best_model.pt" in window.model_label.text()
+    modes = [
+        window.scoring_panel.mode_combo.itemData(i)
+        for i in range(window.scoring_panel.mode_combo.count())
+    ]
+    assert "head-authentication" in modes
+
+
+def test_train_progress_parses_the_train_output():
+    p = TrainProgress()
+    assert not p.update("INFO training authentication on x.h5 (16 train rows) on cpu")
+    p.update("epoch 2/4:  50%|█████     | 1/2 [00:00<00:00,  1.33it/s, loss=5.733]")
+    assert (p.epochs, p.loss) == (4, pytest.approx(5.733))
+    assert p.fraction == pytest.approx((1 + 0.5) / 4)
+    p.update(
+        "INFO epoch 2/4 train loss 5.1537 | val loss 8.4395 authe: acc 0.625 F1 0.333 mc nan "
+        "| lr 9.99e-04 | 17 samples/s | 1.1 s *best*"
+    )
+    assert p.epoch == 2 and p.fraction == pytest.approx(0.5)
+    assert (p.loss, p.val_loss, p.accuracy, p.macro_f1) == pytest.approx(
+        (5.1537, 8.4395, 0.625, 0.333)
+    )
+    assert "epoch 2/4" in p.describe() and "val accuracy 0.625" in p.describe()
