@@ -68,7 +68,7 @@ class ScoringPanel(QGroupBox):
         self.scoring_combo.currentIndexChanged.connect(self._on_scoring)
         self.passes.valueChanged.connect(lambda _v: self._on_scoring())
         self.slider.valueChanged.connect(self._on_slider)
-        self.reset_button.clicked.connect(self.reset_threshold)
+        self.reset_button.clicked.connect(lambda _checked=False: self.reset_threshold())
 
     # -- mode --
     def set_modes(self, modes: list[tuple[str, str]], current: str | None = None) -> None:

@@ -99,7 +99,7 @@ def test_finish_needs_enough_speech(encoder) -> None:
 def test_enroll_from_files_saves_profile_and_opt_in_audio(encoder, tmp_path) -> None:
     paths = [
         write_wav(tmp_path, "a.wav", np.concatenate([silence(1.0), voiced(seconds=3.0, seed=1)])),
-        write_wav(tmp_path, "b.wav", voiced(VOWELS["i"][0] and 120.0, VOWELS["i"], 2.0, seed=2)),
+        write_wav(tmp_path, "b.wav", voiced(120.0, VOWELS["i"], 2.0, seed=2)),
     ]
     store = ProfileStore(tmp_path / "profiles")
     events = []

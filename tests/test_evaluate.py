@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import voiced, write_wav
 
+from conftest import voiced, write_wav
 from voxgate.core.config import FeatureConfig
 from voxgate.core.metrics import far_frr
 from voxgate.core.model import ModelConfig, SpeakerNet

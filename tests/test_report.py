@@ -68,7 +68,8 @@ def _write_h5(path: Path) -> dict:
     for i, row in enumerate(sources):
         table[i] = row
     with h5py.File(path, "w") as f:
-        f.create_dataset("features", data=np.stack(feats))
+        # Chunked and compressed like training/build.py, with a small chunk to span several.
+        f.create_dataset("features", data=np.stack(feats), chunks=(8, T, M), compression="lzf")
         for key, vals in rows.items():
             f.create_dataset(key, data=np.asarray(vals, dtype=dtypes[key]))
         f.create_dataset("sources", data=table)
@@ -302,6 +303,18 @@ def test_masked_mean_and_pooled_features_ignore_padding():
     pooled = R.pooled_features(feats, lengths)
     assert pooled.shape == (2, 6)
     np.testing.assert_allclose(pooled[1], [3, 3, 3, 0, 0, 0])
+
+
+def test_read_features_matches_direct_indexing(fixture_dir):
+    import h5py
+
+    root, info = fixture_dir
+    idx = np.array([0, 3, 7, 8, 9, 30, info["n_chunks"] - 1])
+    got = R._read_features(root / "data.h5", idx)
+    with h5py.File(root / "data.h5", "r") as f:
+        want = f["features"][idx].astype(np.float32)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, want)
 
 
 def test_read_run_scalars_and_tags(fixture_dir):

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SR, VOWELS, silence, voiced, write_wav
 
+from conftest import SR, VOWELS, silence, voiced, write_wav
 from voxgate.core.config import FeatureConfig
 from voxgate.core.errors import DatasetError
 from voxgate.core.model import ModelConfig

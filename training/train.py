@@ -21,7 +21,8 @@ Epoch level (x = epoch, 1-based): ``epoch/train_loss``, ``epoch/val_loss``,
 ``epoch/val_macro_recall``, ``epoch/val_mc_spread`` (mean over val chunks of the std of the
 true class's probability over ``mc_passes`` MC-dropout passes), ``epoch/lr`` (after the
 epoch's scheduler step), ``epoch/samples_per_s`` (training samples / training seconds),
-``epoch/time_s`` (train + validation seconds).
+``epoch/time_s`` (train + validation seconds). ``epoch/val_mc_spread`` is absent when
+``mc_passes`` is 0 (history.json then holds null).
 In mode ``both`` the head-specific tags carry a ``/<head>`` suffix
 (``batch/acc/identification``, ``epoch/val_macro_f1/authentication``, ...);
 ``epoch/train_loss``, ``epoch/val_loss`` are then the weighted sums and also appear per head,
@@ -438,7 +439,7 @@ def summarize_validation(
         t = torch.cat(y_true[h.name]).numpy()
         p = torch.cat(y_pred[h.name]).numpy()
         rep = classification_report(t, p, list(h.labels))
-        spread = torch.cat(spreads[h.name]).mean().item() if spreads[h.name] else float("nan")
+        spread = torch.cat(spreads[h.name]).mean().item() if spreads[h.name] else None
         out["heads"][h.name] = {
             "loss": loss_sum[h.name] / n,
             "accuracy": rep["accuracy"],
@@ -583,7 +584,10 @@ def _init_from_base(path: Path, feature_config: FeatureConfig) -> dict[str, Any]
     return base
 
 
-def _epoch_record(epoch: int, stats: EpochStats, val: dict[str, Any], lr: float, seconds: float):
+def _epoch_record(
+    epoch: int, stats: EpochStats, val: dict[str, Any], lr: float, seconds: float
+) -> dict[str, Any]:
+    """One history.json record (also the checkpoint's ``metrics``): plain types only."""
     heads = {
         name: {k: v for k, v in h.items() if k != "per_class"}
         | {
@@ -619,14 +623,15 @@ def _log_epoch(writer: Any, rec: dict[str, Any]) -> None:
         if multi:
             pairs |= {"train_loss": "train_loss", "val_loss": "loss"}
         for tag, key in pairs.items():
-            if not math.isnan(h[key]):
+            if h[key] is not None:  # mc_spread is None when mc_passes = 0
                 writer.add_scalar(head_tag(f"epoch/{tag}", name, multi), h[key], e)
     writer.flush()
 
 
 def _summary_line(rec: dict[str, Any], epochs: int, best: bool) -> str:
     heads = " ".join(
-        f"{n[:5]}: acc {h['accuracy']:.3f} F1 {h['macro_f1']:.3f} mc {h['mc_spread']:.3f}"
+        f"{n[:5]}: acc {h['accuracy']:.3f} F1 {h['macro_f1']:.3f}"
+        + ("" if h["mc_spread"] is None else f" mc {h['mc_spread']:.3f}")
         for n, h in rec["heads"].items()
     )
     return (

@@ -86,7 +86,8 @@ def _print_summary(result) -> None:
             print(
                 f"best epoch {result.best_epoch} {name}: val acc {h['accuracy']:.4f} "
                 f"macro-F1 {h['macro_f1']:.4f} (P {h['macro_precision']:.4f} "
-                f"R {h['macro_recall']:.4f}) MC spread {h['mc_spread']:.4f}"
+                f"R {h['macro_recall']:.4f})"
+                + ("" if h["mc_spread"] is None else f" MC spread {h['mc_spread']:.4f}")
             )
     if result.calibration:
         cal = result.calibration

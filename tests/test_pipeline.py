@@ -1,0 +1,257 @@
+"""The streaming pipeline on synthetic audio through FileSource, with a random (seeded) model."""
+
+from __future__ import annotations
+
+import stat
+
+import numpy as np
+import pytest
+
+from conftest import SHARED_DATA, silence, voiced, white_noise
+from voxgate.core.errors import ConfigError, DeviceLostError
+from voxgate.core.events import (
+    DecisionEvent,
+    DecisionState,
+    EnrolledEvent,
+    EnrollProgressEvent,
+    LevelEvent,
+    ScoreEvent,
+    SpectrogramEvent,
+    StatusEvent,
+)
+from voxgate.core.inference import SpeakerEncoder
+from voxgate.core.pipeline import Pipeline, PipelineConfig
+from voxgate.core.profiles import Profile, ProfileStore
+from voxgate.core.sources import FileSource
+
+SR = 16000
+OTHER = dict(f0=300.0, formants=(400.0, 2600.0, 3300.0))  # a very different "voice"
+
+
+@pytest.fixture(scope="module")
+def encoder() -> SpeakerEncoder:
+    return SpeakerEncoder.untrained()
+
+
+def of(events, cls):
+    return [e for e in events if isinstance(e, cls)]
+
+
+def enroll(encoder, store, name="ann", seconds=6.0, target_s=5.0, **kw):
+    pipe = Pipeline(encoder, store, PipelineConfig(enroll_target_s=target_s))
+    events = list(pipe.enroll(FileSource(voiced(seconds=seconds, seed=1)), name, **kw))
+    return pipe, events
+
+
+def test_config_validation() -> None:
+    with pytest.raises(ConfigError):
+        PipelineConfig(mode="nope")
+    with pytest.raises(ConfigError):
+        PipelineConfig(hop_s=0)
+    with pytest.raises(ConfigError):
+        PipelineConfig(mc_passes=1)
+
+
+def test_enroll_reaches_target_and_writes_private_profile(encoder, tmp_path) -> None:
+    store = ProfileStore(tmp_path)
+    _, events = enroll(encoder, store)
+    progress = of(events, EnrollProgressEvent)
+    fractions = [e.fraction for e in progress]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert progress[-1].done and not any(e.done for e in progress[:-1])
+    done = events[-1]
+    assert isinstance(done, EnrolledEvent) and 5.0 <= done.profile.speech_s < 5.5  # <= 1 hop over
+    path = store.path_for("ann")
+    assert done.path == str(path) and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert not store.audio_path_for("ann").exists()  # audio is opt-in
+    assert of(events, StatusEvent)[0].message == "started"
+
+
+def test_enroll_too_little_speech_is_an_error_event(encoder, tmp_path) -> None:
+    pipe = Pipeline(encoder, ProfileStore(tmp_path))
+    events = list(pipe.enroll(FileSource(silence(4.0)), "ann"))
+    assert "needs at least" in events[-1].error and not of(events, EnrolledEvent)
+    assert any("no speech detected" in e.feedback for e in of(events, EnrollProgressEvent))
+
+
+def test_windows_scores_decisions_and_latency(encoder, tmp_path) -> None:
+    store = ProfileStore(tmp_path)
+    enroll(encoder, store)
+    wave = np.concatenate([silence(1.0), voiced(seconds=4.0, seed=2), silence(1.0)])
+    pipe = Pipeline(encoder, store, PipelineConfig(threshold=0.5))
+    events = list(pipe.run(FileSource(wave)))
+    scores = of(events, ScoreEvent)
+    # 11 windows (starts 0.0 .. 5.0 s); the VAD's onset/hangover put speech at ~1.06-5.3 s,
+    # so the 8 windows starting at 1.0 .. 4.5 s hold >= 50 % speech.
+    assert [e.t_start_s for e in scores] == [1.0 + 0.5 * i for i in range(8)]
+    assert all(e.speech_ratio >= 0.5 and set(e.scores) == {"ann"} for e in scores)
+    decisions = of(events, DecisionEvent)
+    assert len(decisions) == 8  # one per scored window (the trailing silence is < the gap)
+    assert [d.state for d in decisions[:1]] == [DecisionState.LISTENING]  # K_min = 2
+    assert decisions[1].state == DecisionState.ACCEPTED and decisions[1].who == "ann"
+    assert decisions[-1].n_windows == 5  # K = 5 for 3 s, 1 s windows, 0.5 s hop
+    assert len(pipe.latencies_s) == 8 and all(0 < t < 5 for t in pipe.latencies_s)
+    spec = of(events, SpectrogramEvent)
+    n_cols = sum(e.columns.shape[0] for e in spec)
+    assert spec[0].columns.shape[1] == encoder.feature_config.n_mels
+    assert 6 * SR // 512 - 8 <= n_cols <= 6 * SR // 512  # columns tile the stream
+    levels = of(events, LevelEvent)
+    assert levels[0].rms_dbfs == -120.0 and not levels[0].speech
+    assert max(e.rms_dbfs for e in levels) > -30 and any(e.speech for e in levels)
+    final = of(events, StatusEvent)[-1]
+    assert final.message == "finished" and not final.running
+    assert final.blocks == int(np.ceil(wave.size / 512))
+
+
+def test_same_voice_accepted_other_rejected(encoder, tmp_path) -> None:
+    store = ProfileStore(tmp_path)
+    enroll(encoder, store)
+    same = voiced(seconds=4.0, seed=5)
+    other = voiced(seconds=4.0, seed=6, **OTHER)
+    # Random weights: scores are high for everything, so the threshold is set from the
+    # measured scores of the enrolled voice (its lowest window, minus a margin).
+    probe = Pipeline(encoder, store, PipelineConfig(threshold=-1.0))
+    same_scores = [e.best_score for e in of(probe.run(FileSource(same)), ScoreEvent)]
+    other_scores = [e.best_score for e in of(probe.run(FileSource(other)), ScoreEvent)]
+    assert min(same_scores) - max(other_scores) > 0.01  # the model does tell them apart
+    threshold = min(same_scores) - 0.25 * (min(same_scores) - max(other_scores))
+    pipe = Pipeline(encoder, store, PipelineConfig(threshold=threshold))
+    last_same = of(pipe.run(FileSource(same)), DecisionEvent)[-1]
+    last_other = of(pipe.run(FileSource(other)), DecisionEvent)[-1]
+    assert last_same.state == DecisionState.ACCEPTED and last_same.who == "ann"
+    assert last_other.state == DecisionState.REJECTED and last_other.who is None
+
+
+def test_mc_dropout_gives_a_spread_and_can_be_uncertain(encoder, tmp_path) -> None:
+    store = ProfileStore(tmp_path)
+    enroll(encoder, store)
+    pipe = Pipeline(encoder, store, PipelineConfig(mc_passes=4, threshold=0.0, uncertain_std=0.0))
+    events = list(pipe.run(FileSource(voiced(seconds=3.0, seed=5))))
+    scores = of(events, ScoreEvent)
+    assert scores and all(e.best_spread > 0 for e in scores)
+    assert of(events, DecisionEvent)[-1].state == DecisionState.UNCERTAIN
+
+
+def test_incompatible_profiles_are_skipped_with_a_message(encoder, tmp_path) -> None:
+    store = ProfileStore(tmp_path)
+    enroll(encoder, store)
+    emb = store.get("ann").embedding
+    store.save(Profile(name="old", embedding=emb, model_fingerprint="0" * 16))
+    pipe = Pipeline(encoder, store, PipelineConfig(mode="identification", threshold=0.0))
+    events = list(pipe.run(FileSource(voiced(seconds=3.0, seed=2))))
+    assert any("'old'" in e.message and "re-enroll" in e.message for e in of(events, StatusEvent))
+    assert all(set(e.scores) == {"ann"} for e in of(events, ScoreEvent))
+    # Asking for that profile by name is an error, not a silent comparison.
+    pipe = Pipeline(encoder, store, PipelineConfig(user="old"))
+    events = list(pipe.run(FileSource(voiced(seconds=3.0))))
+    assert len(events) == 1 and "another model" in events[0].error
+
+
+def test_authentication_uses_authorized_profiles_only(encoder, tmp_path) -> None:
+    store = ProfileStore(tmp_path)
+    enroll(encoder, store)
+    store.set_authorized("ann", False)
+    pipe = Pipeline(encoder, store, PipelineConfig(threshold=0.0))
+    events = list(pipe.run(FileSource(voiced(seconds=3.0, seed=5))))
+    assert any("no authorized" in e.message for e in of(events, StatusEvent))
+    assert of(events, DecisionEvent)[-1].state == DecisionState.REJECTED
+
+
+def test_head_mode_needs_a_trained_head(encoder, tmp_path) -> None:
+    pipe = Pipeline(encoder, ProfileStore(tmp_path), PipelineConfig(mode="head-identification"))
+    events = list(pipe.run(FileSource(voiced(seconds=2.0))))
+    assert len(events) == 1 and "head" in events[0].error
+
+
+class FailingSource(FileSource):
+    """A file source whose device 'disappears' once, after ``fail_after`` blocks."""
+
+    def __init__(self, wave, fail_after: int) -> None:
+        super().__init__(wave)
+        self.fail_after = fail_after
+        self.failed = False
+        self.stopped = 0
+
+    def read(self, timeout_s: float = 0.1):
+        if not self.failed and self._blocks == self.fail_after:
+            self.failed = True
+            raise DeviceLostError("USB Mic disappeared")
+        return super().read(timeout_s)
+
+    def stop(self) -> None:
+        self.stopped += 1
+        super().stop()
+
+
+def test_device_failure_ends_cleanly_and_a_new_run_works(encoder, tmp_path) -> None:
+    store = ProfileStore(tmp_path)
+    enroll(encoder, store)
+    src = FailingSource(voiced(seconds=3.0, seed=2), fail_after=40)
+    pipe = Pipeline(encoder, store, PipelineConfig(threshold=0.0))
+    events = list(pipe.run(src))
+    last = events[-1]
+    assert isinstance(last, StatusEvent) and last.error == "USB Mic disappeared"
+    assert not last.running and last.blocks == 40 and src.stopped == 1
+    events = list(pipe.run(src))  # run() starts the source again
+    assert of(events, StatusEvent)[-1].message == "finished"
+    assert len(of(events, ScoreEvent)) == 5
+
+
+def test_stop_and_update_config_between_windows(encoder, tmp_path) -> None:
+    store = ProfileStore(tmp_path)
+    enroll(encoder, store)
+    pipe = Pipeline(encoder, store, PipelineConfig(threshold=0.0))
+    seen = []
+    for ev in pipe.run(FileSource(voiced(seconds=6.0, seed=2))):
+        if isinstance(ev, ScoreEvent):
+            seen.append(ev.threshold)
+            if len(seen) == 2:
+                pipe.update_config(threshold=2.0)  # nothing can pass now
+            if len(seen) == 5:
+                pipe.stop()
+    assert seen == [0.0, 0.0, 2.0, 2.0, 2.0]
+    assert pipe.config.threshold == 2.0
+    with pytest.raises(ConfigError):
+        pipe.update_config(mode="bad")
+
+
+def _speaker_files(manifest, speaker: str) -> list:
+    import csv
+
+    with open(manifest) as fh:
+        rows = [r for r in csv.DictReader(fh) if r["subset"] == "test-clean"]
+    return sorted(SHARED_DATA / r["path"] for r in rows if r["speaker"] == speaker)
+
+
+@pytest.mark.integration
+def test_real_speech_enrolled_speaker_accepted_other_rejected(tmp_path) -> None:
+    from voxgate.core.enroll import enroll_from_files
+    from voxgate.core.inference import default_model_path
+
+    if not (SHARED_DATA / "manifest.csv").is_file():
+        pytest.skip(f"shared data not found at {SHARED_DATA}")
+    if not default_model_path().is_file():
+        pytest.skip(f"no trained model at {default_model_path()}")
+    encoder = SpeakerEncoder.from_checkpoint()
+    files_a = _speaker_files(SHARED_DATA / "manifest.csv", "1089")
+    files_b = _speaker_files(SHARED_DATA / "manifest.csv", "1320")
+    store = ProfileStore(tmp_path)
+    enroll_from_files(encoder, files_a[:4], "A", store=store)
+    pipe = Pipeline(encoder, store, PipelineConfig())
+    for path, expected in [(p, "A") for p in files_a[-3:]] + [(p, None) for p in files_b[:3]]:
+        decisions = [
+            d
+            for d in of(pipe.run(FileSource(path)), DecisionEvent)
+            if d.state != DecisionState.LISTENING
+        ]
+        states = [d.state for d in decisions]
+        want = DecisionState.ACCEPTED if expected else DecisionState.REJECTED
+        # The majority of decisions over the recording is the right one.
+        assert states.count(want) > len(states) / 2, (path.name, states)
+
+
+def test_noise_only_stream_has_no_accepted_decision_without_profiles(encoder, tmp_path) -> None:
+    pipe = Pipeline(encoder, ProfileStore(tmp_path), PipelineConfig(mode="identification"))
+    events = list(pipe.run(FileSource(white_noise(3.0, amp=0.2))))
+    assert any("no voice profile" in e.message for e in of(events, StatusEvent))
+    assert all(d.state != DecisionState.ACCEPTED for d in of(events, DecisionEvent))
