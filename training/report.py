@@ -357,7 +357,11 @@ def pooled_features(feats: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
 
 def tsne_2d(x: np.ndarray, seed: int = 0) -> np.ndarray:
-    """Standardise (N, D) and run seeded t-SNE (PCA init); returns (N, 2) float32."""
+    """Standardise (N, D), reduce to <= 50 dims by PCA, run seeded t-SNE; returns (N, 2) float32.
+
+    Exact gradients for N < 200 (faster there), Barnes-Hut above.
+    """
+    from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE
 
     x = np.asarray(x, dtype=np.float64)
@@ -365,8 +369,17 @@ def tsne_2d(x: np.ndarray, seed: int = 0) -> np.ndarray:
         raise ValueError("t-SNE needs at least 4 points")
     std = x.std(axis=0)
     x = (x - x.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    n_pca = min(50, x.shape[0], x.shape[1])
+    if x.shape[1] > n_pca:
+        x = PCA(n_components=n_pca, random_state=seed).fit_transform(x)
     perplexity = float(min(30.0, max(2.0, (x.shape[0] - 1) / 3.0)))
-    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed)
+    tsne = TSNE(
+        n_components=2,
+        perplexity=perplexity,
+        init="pca",
+        random_state=seed,
+        method="exact" if x.shape[0] < 200 else "barnes_hut",
+    )
     return tsne.fit_transform(x).astype(np.float32)
 
 
@@ -1858,8 +1871,6 @@ def build_report(
     holding ``metrics.json``. Raises DatasetError / ConfigError / CheckpointError on bad inputs.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    rep = _Report(out)
     summary = load_dataset_summary(data_path) if data_path is not None else None
     encoder = None
     if model is not None:
@@ -1874,6 +1885,14 @@ def build_report(
                     f"{model}: the model's feature config differs from the dataset's "
                     f"({enc_dict} vs {summary.feature_config})"
                 )
+    for r in runs:  # fail before the slow dataset figures, not after
+        if not Path(r).is_dir():
+            raise ConfigError(f"{r}: run folder not found")
+        _tb_dir(Path(r))
+    if eval_dir is not None and not (Path(eval_dir) / "metrics.json").is_file():
+        raise ConfigError(f"{eval_dir}: no metrics.json in this folder")
+    out.mkdir(parents=True, exist_ok=True)
+    rep = _Report(out)
     if summary is not None:
         _dataset_section(
             rep, summary, seed=seed, max_tsne=max_tsne, max_spec=max_spec, encoder=encoder

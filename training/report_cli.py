@@ -31,10 +31,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--run",
         dest="runs",
-        action="append",
+        action="extend",
+        nargs="+",
         type=Path,
         default=[],
-        help="training run folder (runs/NAME with tb/ inside); repeat to overlay several runs",
+        help="training run folder(s) (runs/NAME with tb/ inside); several runs are overlaid",
     )
     p.add_argument(
         "--model", type=Path, default=None, help="checkpoint: embedding t-SNE and test-split scores"
