@@ -73,9 +73,11 @@ class ConfidencePlot(pg.PlotWidget):
 
     def set_threshold(self, value: float | None) -> None:
         self.threshold = None if value is None else float(value)
+        # visible first: the line's label only re-renders its text while visible
+        self.threshold_line.setVisible(self.threshold is not None)
         if self.threshold is not None:
             self.threshold_line.setValue(self.threshold)
-        self.threshold_line.setVisible(self.threshold is not None)
+            self.threshold_line.label.setFormat(f"threshold {self.threshold:.2f}")
 
     def add(self, event: ScoreEvent) -> None:
         """Append the best candidate's mean and spread of one :class:`ScoreEvent`."""

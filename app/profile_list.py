@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QInputDialog,
@@ -21,6 +21,13 @@ from voxgate.core.errors import VoxgateError
 REENROLL_NEEDED = "re-enroll needed"
 
 
+class _CompactList(QListWidget):
+    """A list that asks for little height and grows into whatever the sidebar has left."""
+
+    def sizeHint(self) -> QSize:  # noqa: N802 (Qt naming)
+        return QSize(200, 80)
+
+
 class ProfileList(QWidget):
     """List of the profiles in a ``ProfileStore``; a profile made with another model is
     marked "re-enroll needed". Emits :attr:`reenroll_requested` (name, authorized)."""
@@ -33,8 +40,9 @@ class ProfileList(QWidget):
         super().__init__(parent)
         self.store = store
         self.encoder = encoder
-        self.list = QListWidget(self)
+        self.list = _CompactList(self)
         self.list.setObjectName("profileList")
+        self.list.setMinimumHeight(72)  # the sidebar fits a 760-px window without scrolling
         self.list.itemChanged.connect(self._on_item_changed)
         self.list.currentItemChanged.connect(lambda *_: self._update_buttons())
         self.rename_button = QPushButton("Rename…", self)

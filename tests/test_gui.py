@@ -30,8 +30,13 @@ TIMEOUT_MS = 60000  # generous: the machine is shared; waits end as soon as the 
 @pytest.fixture(scope="module")
 def encoder():
     from voxgate.core.inference import SpeakerEncoder
+    from voxgate.core.model import ModelConfig
 
-    return SpeakerEncoder.untrained()
+    # A small random model: the GUI's behaviour does not depend on its size.
+    small = ModelConfig(
+        channels=(8, 16, 16), gru_hidden=32, gru_layers=1, attention_dim=16, embed_dim=32
+    )
+    return SpeakerEncoder.untrained(model_config=small)
 
 
 @pytest.fixture(scope="module")
@@ -223,7 +228,7 @@ def test_stop_ends_a_realtime_session_and_close_joins(qtbot, encoder, store, set
 def test_profile_list_actions_and_incompatible_mark(qtbot, window, encoder, store, short_wav):
     enroll_headless(encoder, store, short_wav, "bob")
     old = Profile(
-        name="carol", embedding=np.ones(256, np.float32) / 16.0, model_fingerprint="0" * 16
+        name="carol", embedding=np.ones(32, np.float32) / np.sqrt(32), model_fingerprint="0" * 16
     )
     store.save(old)
     plist = window.profile_list
