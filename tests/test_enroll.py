@@ -19,14 +19,28 @@ from voxgate.core.enroll import (
 )
 from voxgate.core.errors import TooShortError
 from voxgate.core.inference import SpeakerEncoder
+from voxgate.core.model import ModelConfig
 from voxgate.core.profiles import ProfileStore
 
 SR = 16000
 
 
+# A tiny random model keeps these tests fast; the plumbing is the same as for the real one.
+TINY = ModelConfig(
+    channels=(8, 16, 16),
+    se_reduction=4,
+    gru_hidden=32,
+    gru_layers=1,
+    gru_dropout=0.0,
+    attention_dim=16,
+    embed_dim=32,
+    heads=(("identification", 3),),
+)
+
+
 @pytest.fixture(scope="module")
 def encoder() -> SpeakerEncoder:
-    return SpeakerEncoder.untrained()
+    return SpeakerEncoder.untrained(model_config=TINY)
 
 
 def test_rms_dbfs_and_speech_ratio() -> None:

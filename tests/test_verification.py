@@ -184,6 +184,7 @@ def test_embed_files_per_file_and_per_window(tmp_path: Path, encoder) -> None:
     assert n[0] == pytest.approx(5, abs=1)  # ~3 s of speech, 1-s windows, hop 0.5 s
 
 
+@pytest.mark.slow
 def test_resemblyzer_backend_runs_on_the_same_trials(speaker_dir: Path) -> None:
     pytest.importorskip("resemblyzer")
     from voxgate.training.verification import (

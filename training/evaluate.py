@@ -763,13 +763,8 @@ def run_evaluation(
 
     # identification
     cos_names = cos.class_names
-    y_cos = np.array(
-        [
-            int(np.searchsorted(prof_ids, s)) if s in set(prof_ids.tolist()) else -1
-            for s in test.speakers
-        ],
-        dtype=np.int64,
-    )
+    prof_pos = {int(s): k for k, s in enumerate(prof_ids)}
+    y_cos = np.array([prof_pos.get(int(s), -1) for s in test.speakers], dtype=np.int64)
     id_defs = [("cosine", cos.ident, y_cos, cos_names)]
     if "ident" in hd:
         names = hd["ident_names"]
@@ -998,7 +993,7 @@ def save_figures(result: EvaluationResult, out_dir: str | Path) -> list[Path]:
     for level in ("chunk", "decision"):
         curves = {}
         for (family, lev), (scores, y) in result.auth_scores.items():
-            if lev == level:
+            if lev == level and (y == 1).any() and (y == 0).any():
                 curves[family] = (scores[y == 1], scores[y == 0])
         if curves:
             what = "1-s chunk" if level == "chunk" else f"{m['decision_s']:g}-s decision"

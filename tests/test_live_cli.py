@@ -1,0 +1,88 @@
+"""The live commands, run in-process through voxgate.cli.main with a random model."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+from conftest import voiced, write_wav
+from voxgate.cli import main
+
+OTHER = dict(f0=300.0, formants=(400.0, 2600.0, 3300.0))
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("VOXGATE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("VOXGATE_MODEL", str(tmp_path / "no-model.pt"))
+    return tmp_path
+
+
+def test_enroll_verify_identify_and_manage_profiles(home, capsys) -> None:
+    enroll_wav = write_wav(home, "ann1.wav", voiced(seconds=4.0, seed=1))
+    same = write_wav(home, "ann2.wav", voiced(seconds=2.5, seed=2))
+    other = write_wav(home, "bob.wav", voiced(seconds=2.5, seed=3, **OTHER))
+
+    assert main(["enroll", "ann", "--file", str(enroll_wav), "--untrained"]) == 0
+    out = capsys.readouterr().out
+    assert "enrolled 'ann'" in out and "4.0 s of speech" in out
+    assert main(["enroll", "ann", "--file", str(enroll_wav), "--untrained"]) == 1
+    assert "--force" in capsys.readouterr().err
+
+    # With random weights every score is high: 0.999 separates the signals (see test_pipeline).
+    verify = ["verify", "--untrained", "--threshold", "0.999", "--file"]
+    assert main([*verify, str(same)]) == 0
+    out = capsys.readouterr().out
+    assert "ACCEPTED ann" in out and "verdict: ACCEPTED ann" in out
+    assert main([*verify, str(other)]) == 3
+    assert "verdict: REJECTED" in capsys.readouterr().out
+    assert main([*verify, str(same), "--user", "zed"]) == 1
+    assert "no voice profile named 'zed'" in capsys.readouterr().err
+
+    assert main(["identify", "--untrained", "--threshold", "0.999", "--file", str(same)]) == 0
+    assert "verdict: ACCEPTED ann" in capsys.readouterr().out
+    assert main(["identify", "--untrained", "--threshold", "0.999", "--file", str(other)]) == 3
+
+    assert main(["profiles", "list"]) == 0
+    assert "ann" in capsys.readouterr().out
+    assert main(["profiles", "authorize", "ann", "--off"]) == 0
+    assert main([*verify, str(same)]) == 3  # nobody is authorized now
+    assert "no authorized voice profile" in capsys.readouterr().err
+    assert (
+        main(["profiles", "rename", "ann", "anne", "--profiles", str(home / "home/profiles")]) == 0
+    )
+    assert main(["profiles", "delete", "anne"]) == 0
+    capsys.readouterr()
+    assert main(["profiles", "list"]) == 0
+    assert "no voice profiles" in capsys.readouterr().out
+    assert main(["profiles", "delete", "anne"]) == 1
+
+
+def test_missing_model_is_explained(home, capsys) -> None:
+    wav = write_wav(home, "a.wav", voiced(seconds=2.0))
+    assert main(["verify", "--file", str(wav)]) == 1
+    err = capsys.readouterr().err
+    assert "no model at" in err and "--untrained" in err and "Traceback" not in err
+
+
+def test_undecided_when_there_is_no_speech(home, capsys) -> None:
+    import numpy as np
+
+    wav = write_wav(home, "quiet.wav", np.zeros(32000, np.float32))
+    assert main(["verify", "--untrained", "--file", str(wav)]) == 4
+    assert "NO DECISION" in capsys.readouterr().out
+
+
+def test_devices_without_portaudio(home, capsys) -> None:
+    try:
+        importlib.import_module("sounddevice")
+    except OSError:
+        pass
+    else:
+        pytest.skip("PortAudio is installed here")
+    assert main(["devices"]) == 1
+    err = capsys.readouterr().err
+    assert "sudo apt install libportaudio2" in err and "Traceback" not in err
+    assert main(["enroll", "ann", "--mic", "--untrained"]) == 1
+    assert "PortAudio" in capsys.readouterr().err
