@@ -21,7 +21,9 @@ def dataclass_from_dict(cls: type[T], data: dict[str, Any]) -> T:
         raise ConfigError(f"{cls.__name__}: unknown key(s) {unknown}; known: {sorted(fields)}")
     kwargs = {}
     for name, value in data.items():
-        default = getattr(cls, name, None) if fields[name].default is not dataclasses.MISSING else None
+        default = (
+            getattr(cls, name, None) if fields[name].default is not dataclasses.MISSING else None
+        )
         kwargs[name] = _coerce(cls.__name__, name, value, default)
     try:
         return cls(**kwargs)
@@ -116,7 +118,9 @@ class FeatureConfig:
         if name == "report":
             return cls()
         if name == "speaker":
-            return cls(n_mels=80, n_fft=512, win_length=400, hop_length=160, f_min=20.0, f_max=7600.0)
+            return cls(
+                n_mels=80, n_fft=512, win_length=400, hop_length=160, f_min=20.0, f_max=7600.0
+            )
         raise ConfigError(f"unknown feature preset {name!r}; known: report, speaker")
 
 

@@ -34,9 +34,7 @@ def _window(win: int) -> torch.Tensor:
     return torch.hann_window(win, periodic=True, dtype=torch.float32)
 
 
-def log_mel(
-    wave: np.ndarray | torch.Tensor, cfg: FeatureConfig | None = None
-) -> torch.Tensor:
+def log_mel(wave: np.ndarray | torch.Tensor, cfg: FeatureConfig | None = None) -> torch.Tensor:
     """Log-mel spectrogram in dB.
 
     wave: float waveform(s) at ``cfg.sample_rate`` in [-1, 1], shape (N,) or (B, N),

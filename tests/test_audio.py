@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+
 from conftest import SR, tone, voiced, white_noise, write_wav
 from voxgate.core.audio import (
     AUDIO_EXTENSIONS,

@@ -6,6 +6,7 @@ import librosa
 import numpy as np
 import pytest
 import torch
+
 from conftest import SR, VOWELS, silence, tone, voiced, white_noise
 from voxgate.core.config import FeatureConfig
 from voxgate.core.features import log_mel

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from conftest import SR, VOWELS, silence, tone, voiced, white_noise
 from voxgate.core.errors import ConfigError, TooShortError
 from voxgate.core.vad import (

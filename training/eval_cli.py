@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from voxgate.core.errors import DatasetError
+
 
 def _floats(text: str) -> list[float]:
     try:
@@ -22,6 +24,17 @@ def _far(text: str) -> float:
     if not 0.0 < v < 1.0:
         raise argparse.ArgumentTypeError(f"target FAR is a fraction in (0, 1), got {text}")
     return v
+
+
+def _id_list(spec: str | None) -> list[str] | None:
+    """'a,b,c' or '@file' (one id per line, # comments) -> ids; None stays None."""
+    if not spec:
+        return None
+    if spec.startswith("@"):
+        from voxgate.training.verification import read_speakers_file
+
+        return read_speakers_file(spec[1:])
+    return [s.strip() for s in spec.split(",") if s.strip()]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,6 +55,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         nargs="+",
         default=None,
         help="manifest subsets to use as outsiders (e.g. test-other train-clean-100)",
+    )
+    p.add_argument(
+        "--impostor-speakers",
+        default=None,
+        help="only these outsider speaker ids: comma-separated or @file (one id per line)",
+    )
+    p.add_argument(
+        "--speakers",
+        default=None,
+        help="evaluate only these dataset speakers: comma-separated or @file",
+    )
+    p.add_argument(
+        "--speaker-subsets",
+        nargs="+",
+        default=None,
+        help="evaluate only speakers whose recordings come from these subsets (e.g. test-clean)",
     )
     p.add_argument("--mc-passes", type=int, default=20, help="MC-dropout passes (0 = off)")
     p.add_argument("--decision-chunks", type=int, default=3, help="1-s chunks per decision")
@@ -97,6 +126,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _evaluate(args: argparse.Namespace) -> int:
     from voxgate.training.evaluate import evaluate_checkpoint, summary_lines
 
+    speakers = _id_list(args.speakers)
+    if args.speaker_subsets:
+        from voxgate.training.h5data import read_meta
+
+        wanted = set(args.speaker_subsets)
+        by_subset = {
+            s["speaker"] for s in read_meta(str(args.data)).sources if s.get("subset") in wanted
+        }
+        if not by_subset:
+            raise DatasetError(f"{args.data}: no recordings from subsets {sorted(wanted)}")
+        speakers = sorted(by_subset & set(speakers)) if speakers else sorted(by_subset)
     metrics = evaluate_checkpoint(
         args.model,
         args.data,
@@ -104,6 +144,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         out_dir=args.out,
         impostors=args.impostors,
         impostor_subsets=args.impostor_subsets,
+        impostor_speakers=_id_list(args.impostor_speakers),
+        speakers_subset=speakers,
         mc_passes=args.mc_passes,
         decision_chunks=args.decision_chunks,
         speed=not args.no_speed,

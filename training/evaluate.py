@@ -82,6 +82,19 @@ class SplitEmbeddings:
         return int(self.embeddings.shape[0])
 
 
+def _select(split: SplitEmbeddings, mask: np.ndarray) -> SplitEmbeddings:
+    """The rows of ``split`` where ``mask`` is true."""
+    return SplitEmbeddings(
+        embeddings=split.embeddings[mask],
+        labels=split.labels[mask],
+        speakers=split.speakers[mask],
+        file_ids=split.file_ids[mask],
+        chunk_index=split.chunk_index[mask],
+        aug=split.aug[mask],
+        mc=None if split.mc is None else split.mc[:, mask],
+    )
+
+
 def _resolve_device(device: str | torch.device | None) -> torch.device:
     if device is None:
         return torch.device("cpu")
@@ -486,6 +499,7 @@ def score_outsiders(
     decision_chunks: int = 3,
     vad_aggressiveness: int = 2,
     batch_size: int = 128,
+    speakers: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """FAR of speakers never seen in training against the authorized ``profiles`` (K, D).
 
@@ -500,7 +514,7 @@ def score_outsiders(
     from voxgate.core.vad import remove_silence
     from voxgate.training.verification import collect_recordings
 
-    recordings = collect_recordings(source, subsets=subsets)
+    recordings = collect_recordings(source, subsets=subsets, speakers=speakers)
     cfg = encoder.feature_config
     cos_all, prob_all, files, chunk_pos, spk_of = [], [], [], [], []
     skipped: list[list[str]] = []
@@ -664,14 +678,21 @@ def run_evaluation(
     *,
     impostors: str | Path | None = None,
     impostor_subsets: Sequence[str] | None = None,
+    impostor_speakers: Sequence[str] | None = None,
     mc_passes: int = 20,
     decision_chunks: int = 3,
     speed: bool = True,
     speed_min_time_s: float = 1.0,
     batch_size: int = 256,
     device: str | torch.device | None = None,
+    speakers_subset: Sequence[str] | None = None,
 ) -> EvaluationResult:
-    """Everything :func:`evaluate_checkpoint` reports, plus the arrays behind the figures."""
+    """Everything :func:`evaluate_checkpoint` reports, plus the arrays behind the figures.
+
+    ``speakers_subset``: evaluate only these speaker ids (test chunks, enrollment profiles
+    and identification classes), e.g. the 40 LibriSpeech test-clean speakers of the
+    report's scenario inside a dataset that also holds other corpora.
+    """
     from voxgate.core.checkpoint import model_fingerprint
     from voxgate.training.h5data import read_meta
 
@@ -690,6 +711,15 @@ def run_evaluation(
     )
     log.info("embedding the train split (enrollment profiles)")
     enroll = embed_features(model, data_path, "train", batch_size=batch_size, device=dev)
+    keep_names: set[str] | None = None
+    if speakers_subset:
+        unknown = sorted(set(speakers_subset) - set(speakers))
+        if unknown:
+            raise DatasetError(f"{data_path}: speakers not in the dataset: {unknown[:5]}")
+        keep_names = set(speakers_subset)
+        keep = np.array(sorted(speakers.index(s) for s in keep_names), dtype=np.int64)
+        test = _select(test, np.isin(test.speakers, keep))
+        enroll = _select(enroll, np.isin(enroll.speakers, keep))
     prof_ids, profiles = speaker_profiles(enroll.embeddings, enroll.speakers)
     auth_set = {speakers.index(a) for a in authorized if a in speakers}
     auth_cols = np.array([k for k, s in enumerate(prof_ids) if s in auth_set], dtype=np.int64)
@@ -721,6 +751,7 @@ def run_evaluation(
         "n_files": int(len(np.unique(test.file_ids))),
         "n_speakers": int(len(present)),
         "authorized": authorized,
+        "speakers_subset": sorted(keep_names) if keep_names else None,
         "calibration": calib,
         "notes": notes,
     }
@@ -729,6 +760,10 @@ def run_evaluation(
     families: dict[str, dict[str, Any]] = {}
     # (a) trained heads
     hd = _head_family(model, meta, test, dev)
+    if keep_names and "ident" in hd:
+        cols = [i for i, n in enumerate(hd["ident_names"]) if n in keep_names]
+        hd["ident"] = hd["ident"][:, cols]
+        hd["ident_names"] = [hd["ident_names"][i] for i in cols]
     # (b) cosine against train-split profiles
     cos = _cosine_family(test, prof_ids, profiles, auth_cols, speakers)
 
@@ -814,6 +849,7 @@ def run_evaluation(
             impostors,
             profiles[auth_cols],
             subsets=impostor_subsets,
+            speakers=impostor_speakers,
             thresholds=used,
             auth_index=_auth_index(meta) if "heads" in families else None,
             decision_chunks=decision_chunks,
@@ -833,12 +869,14 @@ def evaluate_checkpoint(
     out_dir: str | Path | None = None,
     impostors: str | Path | None = None,
     impostor_subsets: Sequence[str] | None = None,
+    impostor_speakers: Sequence[str] | None = None,
     mc_passes: int = 20,
     decision_chunks: int = 3,
     speed: bool = True,
     speed_min_time_s: float = 1.0,
     batch_size: int = 256,
     device: str | torch.device | None = None,
+    speakers_subset: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Evaluate a checkpoint on one split; returns the metrics dict (plain JSON).
 
@@ -850,12 +888,14 @@ def evaluate_checkpoint(
         split,
         impostors=impostors,
         impostor_subsets=impostor_subsets,
+        impostor_speakers=impostor_speakers,
         mc_passes=mc_passes,
         decision_chunks=decision_chunks,
         speed=speed,
         speed_min_time_s=speed_min_time_s,
         batch_size=batch_size,
         device=device,
+        speakers_subset=speakers_subset,
     )
     if out_dir is not None:
         out = Path(out_dir)
@@ -1155,6 +1195,10 @@ def calibrate_checkpoint(
     if "auth" in hd:
         cal["auth_prob_1s"] = thr(hd["auth"], y1)
         cal["auth_prob_3s"] = thr(group_mean(hd["auth"], groups), y3) if len(groups) else None
+    if cal["auth_prob_3s"] is not None or cal["auth_prob_1s"] is not None:
+        # the pipeline's "head-authentication" mode decides on ~3 s of speech
+        best = cal["auth_prob_3s"] if cal["auth_prob_3s"] is not None else cal["auth_prob_1s"]
+        cal["head_thresholds"] = {"authentication": best}
     threshold = cal["cosine_3s"] if cal["cosine_3s"] is not None else cal["cosine_1s"]
     if write:
         update_checkpoint(model_path, threshold=threshold, calibration=cal)

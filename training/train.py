@@ -833,7 +833,8 @@ def _setup(
             log.info("initialised from %s (new heads: %s)", init_from, recreated or "none")
     if state is not None:
         model.load_state_dict(load_checkpoint(run_dir / "last_model.pt")[0].state_dict())
-    model.to(device)
+    # channels_last convolutions are ~25 % faster on CPU (oneDNN) and on tensor-core GPUs.
+    model.to(device, memory_format=torch.channels_last)
     module: nn.Module = LossModule(model, heads)
     if dist.enabled:
         ids = [dist.local_rank] if device.type == "cuda" else None
