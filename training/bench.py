@@ -6,16 +6,34 @@ returns a dict (importable from tests and reports).
 
 train-throughput: training samples/s of the report model (or any ModelConfig overrides) on
 random 1-s inputs, with the same train_step as ``voxgate train``.
+features: log_mel speed in x real time (1-s chunks one by one, batches of 64, a 60-s wave).
+inference: ms per 1-s window at batch 1 (features + model), deterministic and MC dropout.
+pipeline: streaming latency and CPU use of core.pipeline.Pipeline over a file paced in
+real time, plus the unpaced throughput.
+build-throughput: hours of audio per wall-clock minute of the dataset builder.
+
+The ``x_realtime`` numbers use wall-clock time; ``x_realtime_cpu`` / ``cpu_*`` use this
+process's CPU time (``time.process_time``), which a busy machine does not inflate.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from voxgate.core.errors import ConfigError, DatasetError, ProfileError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from voxgate.core.inference import SpeakerEncoder
 
 
 def measure_train_throughput(
@@ -133,12 +151,592 @@ def cmd_train_throughput(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- shared helpers
+
+_SR = 16000
+
+
+@contextmanager
+def _torch_threads(threads: int) -> Iterator[int]:
+    """Run with ``threads`` intra-op torch threads (0: leave as is); restores the old count."""
+    import torch
+
+    old = torch.get_num_threads()
+    if threads > 0:
+        torch.set_num_threads(threads)
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(old)
+
+
+def _percentiles_ms(seconds: Sequence[float]) -> dict[str, float]:
+    """p50 / p95 / max / mean of durations given in seconds, as milliseconds."""
+    import numpy as np
+
+    if len(seconds) == 0:
+        return {"p50_ms": math.nan, "p95_ms": math.nan, "max_ms": math.nan, "mean_ms": math.nan}
+    x = 1000.0 * np.asarray(seconds, dtype=np.float64)
+    return {
+        "p50_ms": float(np.percentile(x, 50)),
+        "p95_ms": float(np.percentile(x, 95)),
+        "max_ms": float(x.max()),
+        "mean_ms": float(x.mean()),
+    }
+
+
+def _time_calls(fn: Callable[[], Any], min_s: float, *, min_calls: int = 1) -> dict[str, float]:
+    """Call ``fn`` once untimed, then repeatedly until ``min_s`` wall seconds have passed.
+
+    Returns calls, wall_s and cpu_s (process CPU time) of the timed calls.
+    """
+    fn()
+    calls, w0, c0 = 0, time.perf_counter(), time.process_time()
+    while True:
+        fn()
+        calls += 1
+        wall = time.perf_counter() - w0
+        if calls >= min_calls and wall >= min_s:
+            break
+    return {"calls": calls, "wall_s": wall, "cpu_s": time.process_time() - c0}
+
+
+def synth_voiced(seconds: float, *, seed: int = 0, sr: int = _SR) -> np.ndarray:
+    """Speech-like test signal float32 (round(seconds * sr),), peak 0.5.
+
+    A glottal pulse train (f0 ~110-140 Hz with vibrato) through three formant resonators that
+    move between vowels every syllable, with a 4-Hz syllable envelope; webrtcvad calls it speech.
+    """
+    import numpy as np
+    from scipy.signal import lfilter
+
+    rng = np.random.default_rng(seed)
+    n = int(round(seconds * sr))
+    t = np.arange(n) / sr
+    f0 = 125.0 * (1.0 + 0.08 * np.sin(2 * np.pi * 0.3 * t) + 0.03 * np.sin(2 * np.pi * 5 * t))
+    frac = np.cumsum(f0) / sr % 1.0
+    flow = np.where(frac < 0.6, np.sin(np.pi * frac / 0.6) ** 2, 0.0)
+    source = np.diff(flow, prepend=0.0) + 0.01 * rng.standard_normal(n)
+    vowels = ((730, 1090, 2440), (270, 2290, 3010), (300, 870, 2240), (530, 1840, 2480))
+    syll = int(sr / 4.0)
+    out = np.zeros(n)
+    for k, start in enumerate(range(0, n, syll)):
+        seg = source[start : start + syll]
+        for i, fc in enumerate(vowels[(k + int(rng.integers(4))) % 4]):
+            r = np.exp(-np.pi * (60.0 + 40.0 * i) / sr)
+            a = [1.0, -2 * r * np.cos(2 * np.pi * fc / sr), r * r]
+            out[start : start + seg.size] += lfilter([1.0 - r], a, seg) / (i + 1)
+    env = np.clip((0.5 - 0.5 * np.cos(2 * np.pi * 4.0 * t)) * 1.25, 0.0, 1.0) ** 0.5
+    out *= env
+    return (0.5 * out / (np.max(np.abs(out)) or 1.0)).astype(np.float32)
+
+
+def _shared_data() -> Path:
+    return Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def _manifest_rows(subset: str) -> list[dict[str, str]]:
+    """Rows of <shared>/data/manifest.csv of ``subset`` whose file exists ([] if none)."""
+    import csv
+
+    manifest = _shared_data() / "manifest.csv"
+    if not manifest.is_file():
+        return []
+    with open(manifest, newline="", encoding="utf-8") as fh:
+        rows = [r for r in csv.DictReader(fh) if r.get("subset") == subset]
+    return [r for r in rows if (manifest.parent / r["path"]).is_file()]
+
+
+def default_speech_file(min_s: float = 15.0) -> Path | None:
+    """A LibriSpeech test-clean file of >= ``min_s`` s from the shared data (None if absent)."""
+    for row in _manifest_rows("test-clean"):
+        try:
+            long_enough = float(row.get("duration_s") or 0.0) >= min_s
+        except ValueError:
+            continue
+        if long_enough:
+            return _shared_data() / row["path"]
+    return None
+
+
+def _load_encoder(model: str | None, features: str, device: str) -> tuple[SpeakerEncoder, str]:
+    """(encoder, description): ``model`` path, else the shipped model if present, else an
+    untrained default model on the ``features`` preset."""
+    from voxgate.core.config import FeatureConfig
+    from voxgate.core.inference import SpeakerEncoder, default_model_path
+
+    if model:
+        return SpeakerEncoder.from_checkpoint(model, device=device), str(model)
+    path = default_model_path()
+    if path.is_file():
+        return SpeakerEncoder.from_checkpoint(path, device=device), str(path)
+    enc = SpeakerEncoder.untrained(FeatureConfig.preset(features), device=device)
+    return enc, f"untrained ({features} preset)"
+
+
+def _preset_name(fc: Any) -> str:
+    from voxgate.core.config import FeatureConfig
+
+    for name in ("report", "speaker"):
+        if FeatureConfig.preset(name) == fc:
+            return name
+    return "custom"
+
+
+def _rounded(x: Any) -> Any:
+    """``x`` with every float rounded to 5 significant digits (for readable JSON)."""
+    if isinstance(x, float):
+        return float(f"{x:.5g}") if math.isfinite(x) else x
+    if isinstance(x, dict):
+        return {k: _rounded(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_rounded(v) for v in x]
+    return x
+
+
+def _emit(result: dict[str, Any], out: str | None) -> int:
+    """Print ``result`` (floats to 5 significant digits) as one JSON line; also write it to
+    ``out`` when given."""
+    line = json.dumps(_rounded(result))
+    print(line, flush=True)
+    if out:
+        Path(out).write_text(line + "\n", encoding="utf-8")
+    return 0
+
+
+# --------------------------------------------------------------------------- features
+
+
+def measure_features(
+    *, threads: int = 1, seconds: float = 2.0, presets: Sequence[str] = ("report", "speaker")
+) -> dict[str, Any]:
+    """log_mel speed per preset for three input shapes (noise input; speed is content-free).
+
+    Cases: ``chunk_1s`` one (16000,) chunk per call, ``batch_64`` a (64, 16000) batch,
+    ``wave_60s`` one (960000,) waveform. Each runs >= ``seconds`` wall seconds after one
+    untimed call. x_realtime = audio seconds processed / wall seconds (cpu: / CPU seconds).
+    """
+    import numpy as np
+
+    from voxgate.core.config import FeatureConfig
+    from voxgate.core.features import log_mel
+
+    rng = np.random.default_rng(0)
+    long = (0.1 * rng.standard_normal(60 * _SR)).astype(np.float32)
+    chunks = long.reshape(60, _SR)
+    batch = np.resize(chunks, (64, _SR))  # 64 distinct-enough 1-s chunks (60 + 4 repeats)
+    results: dict[str, Any] = {}
+    with _torch_threads(threads) as n_threads:
+        for name in presets:
+            fc = FeatureConfig.preset(name)
+            state = {"i": 0}
+
+            def one_chunk(fc: FeatureConfig = fc, state: dict = state) -> None:
+                log_mel(chunks[state["i"] % len(chunks)], fc)
+                state["i"] += 1
+
+            cases = {
+                "chunk_1s": (one_chunk, 1.0),
+                "batch_64": (lambda fc=fc: log_mel(batch, fc), 64.0),
+                "wave_60s": (lambda fc=fc: log_mel(long, fc), 60.0),
+            }
+            per_case: dict[str, Any] = {}
+            for case, (fn, audio_s) in cases.items():
+                t = _time_calls(fn, seconds)
+                done = audio_s * t["calls"]
+                per_case[case] = {
+                    "audio_s_per_call": audio_s,
+                    "calls": t["calls"],
+                    "ms_per_call": 1000.0 * t["wall_s"] / t["calls"],
+                    "x_realtime": done / t["wall_s"],
+                    "x_realtime_cpu": done / max(t["cpu_s"], 1e-9),
+                }
+            results[name] = {
+                "frames_per_s": fc.frames_per_chunk,
+                "n_mels": fc.n_mels,
+                "n_fft": fc.n_fft,
+                "hop_length": fc.hop_length,
+                **per_case,
+            }
+    import torch
+
+    return {
+        "bench": "features",
+        "threads": n_threads,
+        "min_seconds_per_case": seconds,
+        "presets": results,
+        "torch": torch.__version__,
+    }
+
+
+def _add_features(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
+    p.add_argument("--seconds", type=float, default=2.0, help="min measuring time per case")
+    p.add_argument("--out", help="also write the JSON line to this file")
+
+
+def cmd_features(args: argparse.Namespace) -> int:
+    return _emit(measure_features(threads=args.threads, seconds=args.seconds), args.out)
+
+
+# --------------------------------------------------------------------------- inference
+
+
+def measure_inference(
+    *,
+    model: str | None = None,
+    features: str = "report",
+    mc_passes: int = 20,
+    iters: int = 50,
+    warmup: int = 3,
+    threads: int = 1,
+    device: str = "cpu",
+    encoder: SpeakerEncoder | None = None,
+) -> dict[str, Any]:
+    """Per-window cost at batch 1: ``encoder.features``, ``embed`` and ``embed_mc`` on one
+    (1, chunk_samples) speech-like window, each timed ``iters`` times after ``warmup`` calls.
+
+    ``encoder`` overrides ``model`` / ``features`` (see :func:`_load_encoder`). Times include
+    feature extraction (except ``features_only``). Returns ms p50/p95/max/mean per case.
+    """
+    import numpy as np
+    import torch
+
+    if iters < 1 or mc_passes < 2:
+        raise ConfigError("inference bench needs iters >= 1 and mc_passes >= 2")
+    if encoder is None:
+        encoder, desc = _load_encoder(model, features, device)
+    else:
+        desc = "given encoder"
+    fc = encoder.feature_config
+    wave = synth_voiced(fc.chunk_s)[None, :]
+
+    def timed(fn: Callable[[], Any]) -> dict[str, float]:
+        for _ in range(warmup):
+            fn()
+        times, c0 = [], time.process_time()
+        for _ in range(iters):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        cpu_ms = 1000.0 * (time.process_time() - c0) / iters
+        return {**_percentiles_ms(times), "cpu_mean_ms": cpu_ms}
+
+    with _torch_threads(threads) as n_threads:
+        feats_only = timed(lambda: encoder.features(wave))
+        det = timed(lambda: encoder.embed(wave))
+        mc = timed(lambda: encoder.embed_mc(wave, mc_passes))
+        emb = encoder.embed(wave)
+    return {
+        "bench": "inference",
+        "model": desc,
+        "fingerprint": encoder.fingerprint,
+        "features": _preset_name(fc),
+        "frames": fc.frames_per_chunk,
+        "n_mels": fc.n_mels,
+        "window_s": fc.chunk_s,
+        "params": sum(p.numel() for p in encoder.model.parameters()),
+        "embed_dim": int(emb.shape[1]),
+        "batch": 1,
+        "iters": iters,
+        "warmup": warmup,
+        "mc_passes": mc_passes,
+        "threads": n_threads,
+        "device": str(encoder.device),
+        "features_only": feats_only,
+        "deterministic": det,
+        "mc": mc,
+        "mc_over_deterministic": mc["p50_ms"] / max(det["p50_ms"], 1e-9),
+        "realtime_share_deterministic": det["p50_ms"] / (1000.0 * fc.chunk_s),
+        "torch": torch.__version__,
+        "finite": bool(np.isfinite(emb).all()),
+    }
+
+
+def _add_inference(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help="checkpoint (default: the shipped model, else untrained)")
+    p.add_argument("--features", choices=("report", "speaker"), default="report",
+                   help="feature preset of the untrained model (ignored with a checkpoint)")  # fmt: skip
+    p.add_argument("--mc-passes", type=int, default=20)
+    p.add_argument("--iters", type=int, default=50, help="timed calls per case")
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", help="also write the JSON line to this file")
+
+
+def cmd_inference(args: argparse.Namespace) -> int:
+    result = measure_inference(
+        model=args.model, features=args.features, mc_passes=args.mc_passes, iters=args.iters,
+        warmup=args.warmup, threads=args.threads, device=args.device,
+    )  # fmt: skip
+    return _emit(result, args.out)
+
+
+# --------------------------------------------------------------------------- pipeline
+
+
+def _run_pipeline(
+    encoder: SpeakerEncoder, store: Any, wave: np.ndarray, *, realtime: bool, mc_passes: int
+) -> dict[str, Any]:
+    """One Pipeline.run over ``wave``; latency, windows scored, wall and CPU time."""
+    from voxgate.core.pipeline import Pipeline, PipelineConfig
+    from voxgate.core.sources import FileSource
+
+    pipe = Pipeline(encoder, store, PipelineConfig(mc_passes=mc_passes))
+    errors: list[str] = []
+    decisions = 0
+    w0, c0 = time.perf_counter(), time.process_time()
+    for ev in pipe.run(FileSource(wave, realtime=realtime, name="bench")):
+        kind = type(ev).__name__
+        if kind == "StatusEvent" and ev.error:
+            errors.append(ev.error)
+        elif kind == "DecisionEvent":
+            decisions += 1
+    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+    if errors:
+        raise ProfileError(f"pipeline failed: {errors[0]}")
+    audio_s = wave.size / _SR
+    lat = _percentiles_ms(pipe.latencies_s)
+    return {
+        "mc_passes": mc_passes,
+        "windows_scored": pipe.windows_scored,
+        "decisions": decisions,
+        "latency_p50_ms": lat["p50_ms"],
+        "latency_p95_ms": lat["p95_ms"],
+        "latency_max_ms": lat["max_ms"],
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "cpu_rtf": cpu / audio_s,
+        "cpu_pct_of_core": 100.0 * cpu / audio_s,
+        "x_realtime": audio_s / wall,
+    }
+
+
+def measure_pipeline(
+    *,
+    file: str | Path | None = None,
+    synthetic: bool = False,
+    seconds: float = 20.0,
+    mc_passes: int = 20,
+    modes: Sequence[str] = ("realtime", "fast"),
+    model: str | None = None,
+    features: str = "report",
+    threads: int = 1,
+    device: str = "cpu",
+    encoder: SpeakerEncoder | None = None,
+) -> dict[str, Any]:
+    """Streaming latency / CPU of Pipeline.run over ``seconds`` of a speech file.
+
+    The file (default: a LibriSpeech test-clean file of the shared data, else, or with
+    ``synthetic``, a 12-s synthesized voiced signal) is first enrolled as profile "bench"
+    (unpaced) into a temporary ProfileStore, then looped / cut to ``seconds`` and run
+    deterministically and with ``mc_passes`` (0: skip) MC passes; ``modes``: "realtime"
+    (FileSource paced like a microphone: latency, CPU % of one core) and/or "fast" (unpaced:
+    x real time). Latency: from reading the block holding a window's last sample to its score.
+    """
+    import tempfile
+
+    import numpy as np
+
+    from voxgate.core.audio import load_audio
+    from voxgate.core.events import EnrolledEvent, StatusEvent
+    from voxgate.core.pipeline import Pipeline
+    from voxgate.core.profiles import ProfileStore
+    from voxgate.core.sources import FileSource
+
+    bad = sorted(set(modes) - {"realtime", "fast"})
+    if bad or not modes:
+        raise ConfigError(f"modes must be 'realtime' and/or 'fast', got {list(modes)}")
+    if seconds <= 0:
+        raise ConfigError(f"seconds must be > 0, got {seconds}")
+    if file is None and not synthetic:
+        file = default_speech_file()
+    if file is not None and not synthetic:
+        source_wave, source_name = load_audio(file, _SR), str(file)
+    else:
+        source_wave, source_name = synth_voiced(12.0), "synthetic voiced"
+    reps = int(math.ceil(seconds * _SR / source_wave.size))
+    wave = np.tile(source_wave, reps)[: int(round(seconds * _SR))]
+
+    if encoder is None:
+        encoder, desc = _load_encoder(model, features, device)
+    else:
+        desc = "given encoder"
+    out: dict[str, Any] = {
+        "bench": "pipeline",
+        "file": source_name,
+        "file_s": source_wave.size / _SR,
+        "audio_s": wave.size / _SR,
+        "looped": reps > 1,
+        "model": desc,
+        "features": _preset_name(encoder.feature_config),
+        "device": str(encoder.device),
+    }
+    with _torch_threads(threads) as n_threads, tempfile.TemporaryDirectory() as tmp:
+        store = ProfileStore(Path(tmp))
+        profile, errors = None, []
+        for ev in Pipeline(encoder, store).enroll(FileSource(source_wave), "bench"):
+            if isinstance(ev, EnrolledEvent):
+                profile = ev.profile
+            elif isinstance(ev, StatusEvent) and ev.error:
+                errors.append(ev.error)
+        if profile is None:
+            raise ProfileError(f"enrollment from {source_name} failed: {'; '.join(errors)}")
+        out["threads"] = n_threads
+        out["enroll"] = {"speech_s": profile.speech_s, "n_windows": profile.n_windows}
+        passes = [0] + ([mc_passes] if mc_passes else [])
+        for mode in modes:
+            out[mode] = {
+                ("mc" if p else "deterministic"): _run_pipeline(
+                    encoder, store, wave, realtime=mode == "realtime", mc_passes=p
+                )
+                for p in passes
+            }
+    return out
+
+
+def _add_pipeline(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--file", help="speech file (default: a LibriSpeech test-clean file)")
+    p.add_argument("--synthetic", action="store_true", help="use a synthesized voiced signal")
+    p.add_argument("--seconds", type=float, default=20.0, help="audio seconds per run")
+    p.add_argument("--mc-passes", type=int, default=20, help="MC passes of the MC run (0: skip)")
+    p.add_argument("--modes", default="realtime,fast", help="realtime and/or fast, comma-separated")
+    p.add_argument("--model", help="checkpoint (default: the shipped model, else untrained)")
+    p.add_argument("--features", choices=("report", "speaker"), default="report",
+                   help="feature preset of the untrained model (ignored with a checkpoint)")  # fmt: skip
+    p.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", help="also write the JSON line to this file")
+
+
+def cmd_pipeline(args: argparse.Namespace) -> int:
+    result = measure_pipeline(
+        file=args.file, synthetic=args.synthetic, seconds=args.seconds,
+        mc_passes=args.mc_passes, modes=[m.strip() for m in args.modes.split(",") if m.strip()],
+        model=args.model, features=args.features, threads=args.threads, device=args.device,
+    )  # fmt: skip
+    return _emit(result, args.out)
+
+
+# --------------------------------------------------------------------------- build
+
+
+def measure_build_throughput(
+    *,
+    files: int = 8,
+    speakers: int = 2,
+    subset: str = "test-clean",
+    manifest: str | Path | None = None,
+    preset: str = "report",
+    workers: int = 1,
+    threads: int = 1,
+) -> dict[str, Any]:
+    """Time ``build_dataset`` (default BuildConfig but ``preset``) on ``files`` recordings.
+
+    The files come round-robin from the first ``speakers`` speakers of ``subset`` in
+    ``manifest`` (default: the shared data's manifest.csv), written to a temporary manifest;
+    the first speaker is authorized. The builder does not store its timing in the HDF5
+    file, so this runs a build into a temporary folder. Returns hours of audio per minute.
+    """
+    import csv
+    import tempfile
+    from collections import defaultdict
+
+    from .build import BuildConfig, build_dataset
+
+    if files < 1 or speakers < 1:
+        raise ConfigError("files and speakers must be >= 1")
+    src = Path(manifest) if manifest else _shared_data() / "manifest.csv"
+    if not src.is_file():
+        raise DatasetError(f"no manifest at {src}")
+    with open(src, newline="", encoding="utf-8") as fh:
+        rows = [r for r in csv.DictReader(fh) if r.get("subset") == subset]
+    by_spk: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for r in rows:
+        if (src.parent / r["path"]).is_file():
+            by_spk[r["speaker"]].append(r)
+    spk = list(by_spk)[:speakers]
+    chosen: list[dict[str, str]] = []
+    for i in range(files):
+        pool = [s for s in spk if len(by_spk[s]) > i // len(spk)] if spk else []
+        if not pool:
+            break
+        chosen.append(by_spk[pool[i % len(pool)]][i // len(spk)])
+    if not chosen:
+        raise DatasetError(f"no existing files of subset {subset!r} in {src}")
+    chosen = chosen[:files]
+    with tempfile.TemporaryDirectory() as tmp, _torch_threads(threads) as n_threads:
+        tmp_manifest = Path(tmp) / "bench.csv"
+        with open(tmp_manifest, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(chosen[0]))
+            writer.writeheader()
+            for r in chosen:
+                writer.writerow({**r, "path": str((src.parent / r["path"]).resolve())})
+        out_path = Path(tmp) / "bench.h5"
+        summary = build_dataset(
+            [tmp_manifest], out_path, [chosen[0]["speaker"]],
+            BuildConfig(feature_preset=preset), workers=workers,
+        )  # fmt: skip
+        size_mb = out_path.stat().st_size / 1e6
+    return {
+        "bench": "build-throughput",
+        "hours_per_minute": summary.hours_per_minute,
+        "audio_hours": summary.audio_hours,
+        "speech_hours": summary.speech_hours,
+        "seconds": summary.seconds,
+        "x_realtime": summary.audio_hours * 3600.0 / max(summary.seconds, 1e-9),
+        "files": len(chosen),
+        "sources": summary.n_sources,
+        "speakers": len(summary.speakers),
+        "chunks": summary.n_chunks,
+        "skipped": len(summary.skipped),
+        "size_mb": size_mb,
+        "preset": preset,
+        "subset": subset,
+        "workers": workers,
+        "threads": n_threads,
+        "source": "timed build (the HDF5 file stores no build timing)",
+    }
+
+
+def _add_build_throughput(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--files", type=int, default=8, help="recordings to build from")
+    p.add_argument("--speakers", type=int, default=2, help="speakers the files come from")
+    p.add_argument("--subset", default="test-clean", help="manifest subset")
+    p.add_argument("--manifest", help="manifest.csv (default: the shared data's)")
+    p.add_argument("--features", choices=("report", "speaker"), default="report")
+    p.add_argument("--workers", type=int, default=1, help="build processes (1: in process)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
+    p.add_argument("--out", help="also write the JSON line to this file")
+
+
+def cmd_build_throughput(args: argparse.Namespace) -> int:
+    result = measure_build_throughput(
+        files=args.files, speakers=args.speakers, subset=args.subset, manifest=args.manifest,
+        preset=args.features, workers=args.workers, threads=args.threads,
+    )  # fmt: skip
+    return _emit(result, args.out)
+
+
 # name -> (help, add_arguments, handler). Other benchmarks add an entry here.
 SUBCOMMANDS: dict[str, tuple[str, Callable, Callable[[argparse.Namespace], int]]] = {
     "train-throughput": (
         "training samples/s on random 1-s inputs",
         _add_train_throughput,
         cmd_train_throughput,
+    ),
+    "features": ("log_mel speed in x real time", _add_features, cmd_features),
+    "inference": (
+        "ms per 1-s window at batch 1 (deterministic, MC)",
+        _add_inference,
+        cmd_inference,
+    ),
+    "pipeline": ("streaming latency and CPU use", _add_pipeline, cmd_pipeline),
+    "build-throughput": (
+        "dataset build: hours of audio per minute",
+        _add_build_throughput,
+        cmd_build_throughput,
     ),
 }
 
