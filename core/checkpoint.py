@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import math
 import os
 import tempfile
 from collections.abc import Mapping
@@ -33,6 +34,7 @@ __all__ = [
     "unwrap_model",
     "clean_state_dict",
     "make_meta",
+    "to_plain",
 ]
 
 SCHEMA_VERSION = 1
@@ -94,28 +96,54 @@ def model_fingerprint(model_or_state: nn.Module | Mapping[str, torch.Tensor]) ->
     return h.hexdigest()[:16]
 
 
-def _to_plain(value: Any, where: str) -> Any:
-    """Convert numpy scalars/arrays, tuples and paths to plain types; refuse other objects."""
-    if value is None or isinstance(value, (bool, int, float, str, torch.Tensor)):
+def to_plain(value: Any, *, json_safe: bool = False, where: str = "value") -> Any:
+    """Recursively convert numpy scalars/arrays, tuples and paths to plain Python types.
+
+    Default (checkpoint metadata): torch tensors are kept, dict keys must be str or int and
+    NaN/inf floats are kept. ``json_safe=True`` (metrics files): keys become str, tensors
+    become lists and NaN/inf floats become None, so ``json.dumps(allow_nan=False)`` accepts
+    the result. Raises TypeError naming ``where`` for any other object.
+    """
+    if value is None or isinstance(value, str):
         return value
     if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
+        value = value.item()
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value) if not json_safe or math.isfinite(value) else None
+    if isinstance(value, torch.Tensor) and not json_safe:
+        return value
+    if isinstance(value, (np.ndarray, torch.Tensor)):
+        return to_plain(value.tolist(), json_safe=json_safe, where=where)
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, Mapping):
         out = {}
         for k, v in value.items():
-            if not isinstance(k, (str, int)):
-                raise CheckpointError(f"{where}: key {k!r} is not a str or int")
-            out[k] = _to_plain(v, f"{where}.{k}")
+            if json_safe:
+                k = str(k)
+            elif not isinstance(k, (str, int)):
+                raise TypeError(f"{where}: key {k!r} is not a str or int")
+            out[k] = to_plain(v, json_safe=json_safe, where=f"{where}.{k}")
         return out
     if isinstance(value, (list, tuple)):
-        return [_to_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
-    raise CheckpointError(
+        return [
+            to_plain(v, json_safe=json_safe, where=f"{where}[{i}]") for i, v in enumerate(value)
+        ]
+    raise TypeError(
         f"{where}: {type(value).__name__} is not a plain type (dict, list, str, int, float, tensor)"
     )
+
+
+def _plain_meta(value: Any, where: str) -> Any:
+    """:func:`to_plain` for checkpoint metadata; raises CheckpointError instead of TypeError."""
+    try:
+        return to_plain(value, where=where)
+    except TypeError as exc:
+        raise CheckpointError(str(exc)) from None
 
 
 def make_meta(
@@ -150,7 +178,7 @@ def make_meta(
         "data_fingerprint": str(data_fingerprint),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    return _to_plain(meta, "checkpoint")
+    return _plain_meta(meta, "checkpoint")
 
 
 def _atomic_save(obj: dict[str, Any], path: Path) -> None:
@@ -279,7 +307,7 @@ def update_checkpoint(path: str | Path, **fields: Any) -> None:
         raise CheckpointError(f"{path}: model_config cannot change without new weights")
     ckpt = read_checkpoint(path)
     for key, value in fields.items():
-        ckpt[key] = _to_plain(value, key)
+        ckpt[key] = _plain_meta(value, key)
     if "threshold" in fields and ckpt["threshold"] is not None:
         ckpt["threshold"] = float(ckpt["threshold"])
     if "feature_config" in fields:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,6 +34,13 @@ def _new_vad(aggressiveness: int):
         warnings.simplefilter("ignore")
         import webrtcvad
     return webrtcvad.Vad(aggressiveness)
+
+
+def _vad_decisions(vad: Any, pcm: np.ndarray, frame_samples: int, sample_rate: int) -> np.ndarray:
+    """webrtcvad decisions of the whole frames of int16 ``pcm``: bool (len(pcm) // frame_samples,)."""
+    n = len(pcm) // frame_samples
+    frames = (pcm[i * frame_samples : (i + 1) * frame_samples].tobytes() for i in range(n))
+    return np.fromiter((vad.is_speech(fr, sample_rate) for fr in frames), dtype=bool, count=n)
 
 
 class HangoverSmoother:
@@ -124,17 +132,7 @@ class VoiceActivityDetector:
     def raw_flags(self, wave: np.ndarray) -> np.ndarray:
         """Unsmoothed webrtcvad decisions, bool (N // frame_samples,)."""
         vad = _new_vad(self.aggressiveness)
-        pcm = _to_int16(wave)
-        fs = self.frame_samples
-        n = len(pcm) // fs
-        return np.fromiter(
-            (
-                vad.is_speech(pcm[i * fs : (i + 1) * fs].tobytes(), self.sample_rate)
-                for i in range(n)
-            ),
-            dtype=bool,
-            count=n,
-        )
+        return _vad_decisions(vad, _to_int16(wave), self.frame_samples, self.sample_rate)
 
     def frame_flags(self, wave: np.ndarray) -> np.ndarray:
         """Smoothed speech flags of float32 ``wave`` (N,) in [-1, 1]: bool (N // frame_samples,).
@@ -180,14 +178,10 @@ class StreamingVAD(VoiceActivityDetector):
         pcm = _to_int16(block)
         if self._pending.size:
             pcm = np.concatenate([self._pending, pcm])
-        fs = self.frame_samples
-        n = len(pcm) // fs
-        flags = np.empty(n, dtype=bool)
-        for i in range(n):
-            voiced = self._vad.is_speech(pcm[i * fs : (i + 1) * fs].tobytes(), self.sample_rate)
-            flags[i] = self._sm.step(voiced)
-        self._pending = pcm[n * fs :].copy()
-        self.frames += n
+        raw = _vad_decisions(self._vad, pcm, self.frame_samples, self.sample_rate)
+        flags = np.fromiter((self._sm.step(bool(v)) for v in raw), dtype=bool, count=len(raw))
+        self._pending = pcm[len(raw) * self.frame_samples :].copy()
+        self.frames += len(raw)
         return flags
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import SR, VOWELS, silence, voiced, write_wav
+from conftest import SR, VOWELS, save_test_checkpoint, silence, voiced, write_wav
 from voxgate.core.config import FeatureConfig
 from voxgate.core.model import ModelConfig, SpeakerNet
 from voxgate.training import bench
@@ -29,16 +29,9 @@ def _no_shipped_model(monkeypatch, tmp_path):
 
 @pytest.fixture
 def tiny_checkpoint(tmp_path) -> Path:
-    from voxgate.core.checkpoint import save_checkpoint
-
     fc = FeatureConfig.preset("report")
-    path = tmp_path / "tiny.pt"
-    save_checkpoint(
-        path, SpeakerNet(ModelConfig(n_mels=fc.n_mels, **TINY)), feature_config=fc,
-        mode="authentication", labels={}, authorized=[], threshold=0.3, calibration={},
-        metrics={}, train_config={}, data_fingerprint="test",
-    )  # fmt: skip
-    return path
+    model = SpeakerNet(ModelConfig(n_mels=fc.n_mels, **TINY))
+    return save_test_checkpoint(tmp_path / "tiny.pt", model, fc, threshold=0.3)
 
 
 def run_cli(argv: list[str], capsys, out: Path | None = None) -> dict:

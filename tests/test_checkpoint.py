@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import tiny_model_config
 from voxgate.core.checkpoint import (
     SCHEMA_VERSION,
     clean_state_dict,
@@ -20,17 +21,9 @@ from voxgate.core.checkpoint import (
 )
 from voxgate.core.config import FeatureConfig
 from voxgate.core.errors import CheckpointError
-from voxgate.core.model import ModelConfig, SpeakerNet
+from voxgate.core.model import SpeakerNet
 
-TINY = ModelConfig(
-    n_mels=16,
-    channels=(4, 8, 8),
-    se_reduction=2,
-    gru_hidden=16,
-    attention_dim=8,
-    embed_dim=12,
-    heads=(("authentication", 2),),
-)
+TINY = tiny_model_config(heads=(("authentication", 2),))
 FEAT = FeatureConfig(n_mels=16, n_fft=512, hop_length=160)
 
 
@@ -201,3 +194,20 @@ def test_save_refuses_mismatched_features(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="n_mels"):
         _save(tmp_path / "m.pt", _net(), feature_config=FeatureConfig())  # 64 mels vs 16
     assert not (tmp_path / "m.pt").exists()
+
+
+def test_to_plain_for_metadata_and_for_json() -> None:
+    from voxgate.core.checkpoint import to_plain
+
+    t = torch.ones(2)
+    value = {1: (np.float32(0.5), np.arange(2)), "p": Path("a/b"), "t": t, "n": np.float64("nan")}
+    meta = to_plain(value)
+    assert meta[1] == [0.5, [0, 1]] and meta["p"] == "a/b" and meta["t"] is t
+    assert type(meta[1][0]) is float and np.isnan(meta["n"])
+    js = to_plain({**value, "b": np.bool_(True)}, json_safe=True)
+    assert js == {"1": [0.5, [0, 1]], "p": "a/b", "t": [1.0, 1.0], "n": None, "b": True}
+    assert type(js["b"]) is bool and type(js["1"][1][0]) is int
+    with pytest.raises(TypeError, match=r"value\.x: object is not a plain type"):
+        to_plain({"x": object()}, json_safe=True)
+    with pytest.raises(TypeError, match="not a str or int"):
+        to_plain({(1, 2): 3})

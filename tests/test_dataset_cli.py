@@ -7,18 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import voiced, write_wav
+from conftest import write_voice_folders
 from voxgate.cli import main
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("c")
-    for spk, f0, n in (("ann", 220.0, 3), ("ben", 110.0, 3), ("cid", 160.0, 2)):
-        (root / spk).mkdir()
-        for j in range(n):
-            write_wav(root / spk, f"{j}.wav", voiced(f0, seconds=2.1, seed=j))
-    return root
+    voices = (("ann", 220.0, 3), ("ben", 110.0, 3), ("cid", 160.0, 2))
+    return write_voice_folders(tmp_path_factory.mktemp("c"), voices, seconds=2.1)
 
 
 def test_build_then_info(corpus, tmp_path, capsys):

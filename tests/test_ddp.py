@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_train import TINY_MODEL, make_tiny_h5
 
+from conftest import TINY_TRAIN_MODEL, make_tiny_h5
 from voxgate.core.checkpoint import load_checkpoint
 
 
@@ -21,7 +21,7 @@ def test_torchrun_two_cpu_processes(tmp_path):
     out = tmp_path / "ddp"
     sets = ["batch_size=8", "epochs=2", "num_workers=0", "max_steps_per_epoch=3", "device=cpu",
             "calibrate=false", "mc_passes=2", "torch_threads=1", "log_every_steps=1",
-            "amp=false", f"model={json.dumps(TINY_MODEL)}"]  # fmt: skip
+            "amp=false", f"model={json.dumps(TINY_TRAIN_MODEL)}"]  # fmt: skip
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            "-m", "voxgate.cli", "train", "--data", str(data), "--mode", "both", "--out", str(out),
            "--no-progress"] + [x for s in sets for x in ("--set", s)]  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import VOWELS, silence, voiced, white_noise, write_wav
+from conftest import VOWELS, silence, small_model_config, voiced, white_noise, write_wav
 from voxgate.core.enroll import (
     FEEDBACK_CLIPPING,
     FEEDBACK_INCONSISTENT,
@@ -19,28 +19,14 @@ from voxgate.core.enroll import (
 )
 from voxgate.core.errors import TooShortError
 from voxgate.core.inference import SpeakerEncoder
-from voxgate.core.model import ModelConfig
 from voxgate.core.profiles import ProfileStore
 
 SR = 16000
 
 
-# A tiny random model keeps these tests fast; the plumbing is the same as for the real one.
-TINY = ModelConfig(
-    channels=(8, 16, 16),
-    se_reduction=4,
-    gru_hidden=32,
-    gru_layers=1,
-    gru_dropout=0.0,
-    attention_dim=16,
-    embed_dim=32,
-    heads=(("identification", 3),),
-)
-
-
 @pytest.fixture(scope="module")
 def encoder() -> SpeakerEncoder:
-    return SpeakerEncoder.untrained(model_config=TINY)
+    return SpeakerEncoder.untrained(model_config=small_model_config())
 
 
 def test_rms_dbfs_and_speech_ratio() -> None:

@@ -7,9 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_evaluate import write_synthetic_h5, write_tiny_checkpoint
 
-from conftest import VOWELS, silence, voiced, write_wav
+from conftest import (
+    VOWELS,
+    silence,
+    voiced,
+    write_synthetic_h5,
+    write_tiny_checkpoint,
+    write_wav,
+)
 from voxgate.cli import main
 
 

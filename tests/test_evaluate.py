@@ -9,125 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import voiced, write_wav
-from voxgate.core.config import FeatureConfig
-from voxgate.core.metrics import far_frr
-from voxgate.core.model import ModelConfig, SpeakerNet
-
-SPEAKERS = [f"spk{i}" for i in range(6)]
-AUTHORIZED = ["spk0", "spk1"]
-CHUNKS_PER_FILE = 7  # 2 decisions of 3 chunks + 1 leftover per file
-
-
-def write_synthetic_h5(path: Path, seed: int = 0) -> Path:
-    """A complete dataset in the contract's layout: 6 speakers x one recording per split
-    x 7 chunks, plus 2 augmented train chunks per speaker. Features are speaker-dependent."""
-    import h5py
-
-    cfg = FeatureConfig()
-    t, m = cfg.frames_per_chunk, cfg.n_mels
-    rng = np.random.default_rng(seed)
-    feats, cols, sources = (
-        [],
-        {k: [] for k in ("lengths", "label", "speaker", "file_id", "split", "aug", "chunk_index")},
-        [],
-    )
-    for s, spk in enumerate(SPEAKERS):
-        pattern = rng.uniform(-60, -10, size=(1, m))
-        for split in range(3):
-            file_id = len(sources)
-            sources.append(
-                (
-                    f"/audio/{spk}/{split}.wav",
-                    spk,
-                    str(split),
-                    "synth",
-                    "x",
-                    "F",
-                    8.0,
-                    7.5,
-                    CHUNKS_PER_FILE,
-                    split,
-                )
-            )
-            augs = [0] * CHUNKS_PER_FILE + ([1, 1] if split == 0 else [])
-            for k, aug in enumerate(augs):
-                feats.append(pattern + rng.normal(0, 6, size=(t, m)))
-                cols["lengths"].append(t)
-                cols["label"].append(int(spk in AUTHORIZED))
-                cols["speaker"].append(s)
-                cols["file_id"].append(file_id)
-                cols["split"].append(split)
-                cols["aug"].append(aug)
-                cols["chunk_index"].append(k % CHUNKS_PER_FILE)
-    dtypes = {
-        "lengths": np.int16,
-        "label": np.int8,
-        "speaker": np.int32,
-        "file_id": np.int32,
-        "split": np.int8,
-        "aug": np.int8,
-        "chunk_index": np.int32,
-    }
-    sdt = h5py.string_dtype()
-    src_dt = np.dtype(
-        [
-            ("path", sdt),
-            ("speaker", sdt),
-            ("session", sdt),
-            ("corpus", sdt),
-            ("subset", sdt),
-            ("gender", sdt),
-            ("duration_s", np.float32),
-            ("speech_s", np.float32),
-            ("chunks", np.int32),
-            ("split", np.int8),
-        ]
-    )
-    with h5py.File(path, "w") as f:
-        f.create_dataset("features", data=np.clip(np.array(feats), -80, 0).astype(np.float16))
-        for k, v in cols.items():
-            f.create_dataset(k, data=np.array(v, dtype=dtypes[k]))
-        f.create_dataset("sources", data=np.array(sources, dtype=src_dt))
-        f.attrs["schema_version"] = 1
-        f.attrs["feature_config"] = cfg.to_json()
-        f.attrs["speakers"] = json.dumps(SPEAKERS)
-        f.attrs["authorized"] = json.dumps(AUTHORIZED)
-        f.attrs["aug_tags"] = json.dumps(["none", "noise"])
-        f.attrs["split_names"] = json.dumps(["train", "val", "test"])
-        f.attrs["build_config"] = json.dumps({})
-        f.attrs["skipped"] = json.dumps([])
-        f.attrs["fingerprint"] = "synthetic"
-        f.attrs["complete"] = True
-    return path
-
-
-TINY = dict(
-    channels=(4, 8, 8), se_reduction=2, gru_hidden=16, gru_layers=1, attention_dim=8, embed_dim=16
+from conftest import (
+    CHUNKS_PER_FILE,
+    voiced,
+    write_synthetic_h5,
+    write_tiny_checkpoint,
+    write_wav,
 )
-
-
-def write_tiny_checkpoint(path: Path, *, heads: bool = True, seed: int = 0) -> Path:
-    from voxgate.core.checkpoint import save_checkpoint
-
-    head_cfg = (("authentication", 2), ("identification", len(SPEAKERS))) if heads else ()
-    torch.manual_seed(seed)
-    model = SpeakerNet(ModelConfig(n_mels=64, heads=head_cfg, **TINY))
-    labels = {"authentication": ["outsider", "authorized"], "identification": SPEAKERS}
-    save_checkpoint(
-        path,
-        model,
-        feature_config=FeatureConfig(),
-        mode="both" if heads else "authentication",
-        labels=labels if heads else {},
-        authorized=AUTHORIZED,
-        threshold=None,
-        calibration={},
-        metrics={},
-        train_config={},
-        data_fingerprint="synthetic",
-    )
-    return path
+from voxgate.core.metrics import far_frr
 
 
 @pytest.fixture

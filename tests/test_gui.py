@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 
@@ -13,7 +12,7 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import QSettings, Qt  # noqa: E402
 from PySide6.QtWidgets import QDialogButtonBox  # noqa: E402
 
-from conftest import VOWELS, voiced, write_wav  # noqa: E402
+from conftest import VOWELS, voiced, write_h5_dataset, write_wav  # noqa: E402
 from voxgate.app.confidence_plot import ConfidencePlot  # noqa: E402
 from voxgate.app.main_window import UNTRAINED_NOTE, MainWindow  # noqa: E402
 from voxgate.app.profile_list import REENROLL_NEEDED  # noqa: E402
@@ -331,8 +330,6 @@ def test_confidence_plot_window_and_band(qtbot):
 
 def make_tiny_h5(path: Path, n_speakers: int = 4) -> Path:
     """A valid dataset in the contract layout: random features, 4 speakers, 2 authorized."""
-    import h5py
-
     from voxgate.core.config import FeatureConfig
 
     fc = FeatureConfig()
@@ -345,39 +342,20 @@ def make_tiny_h5(path: Path, n_speakers: int = 4) -> Path:
         idx = np.flatnonzero(file_id == fid)
         chunk_index[idx] = np.arange(idx.size)
     spk = [f"s{i}" for i in range(n_speakers)]
-    s = h5py.string_dtype()
-    dt = np.dtype(
-        [("path", s), ("speaker", s), ("session", s), ("corpus", s), ("subset", s),
-         ("gender", s), ("duration_s", np.float32), ("speech_s", np.float32),
-         ("chunks", np.int32), ("split", np.int8)]
-    )  # fmt: skip
-    rows = np.zeros(n_speakers * 3, dtype=dt)
+    rows = []
     for i in range(n_speakers):
         for k in range(3):
             n = int(np.sum((sp == i) & (split == k)))
-            rows[i * 3 + k] = (f"{spk[i]}/{k}.wav", spk[i], str(k), "synth", "x", "M", n, n, n, k)
+            rows.append((f"{spk[i]}/{k}.wav", spk[i], str(k), "synth", "x", "M", n, n, n, k))
     rng = np.random.default_rng(0)
-    with h5py.File(path, "w") as f:
-        for key, value in {
-            "schema_version": 1, "feature_config": fc.to_json(), "speakers": json.dumps(spk),
-            "authorized": json.dumps(spk[:2]), "aug_tags": json.dumps(["none"]),
-            "split_names": json.dumps(["train", "val", "test"]), "build_config": "{}",
-            "skipped": "[]", "fingerprint": "synthetic",
-        }.items():  # fmt: skip
-            f.attrs[key] = value
-        f["features"] = rng.uniform(-80, 0, (sp.size, fc.frames_per_chunk, fc.n_mels)).astype(
-            np.float16
-        )
-        f["lengths"] = np.full(sp.size, fc.frames_per_chunk, np.int16)
-        f["label"] = (sp < 2).astype(np.int8)
-        f["speaker"] = sp.astype(np.int32)
-        f["file_id"] = file_id
-        f["split"] = split
-        f["aug"] = np.zeros(sp.size, np.int8)
-        f["chunk_index"] = chunk_index
-        f["sources"] = rows
-        f.attrs["complete"] = True
-    return path
+    feats = rng.uniform(-80, 0, (sp.size, fc.frames_per_chunk, fc.n_mels))
+    cols = {
+        "lengths": np.full(sp.size, fc.frames_per_chunk), "label": sp < 2, "speaker": sp,
+        "file_id": file_id, "split": split, "aug": np.zeros(sp.size), "chunk_index": chunk_index,
+    }  # fmt: skip
+    return write_h5_dataset(
+        path, feats, cols, rows, feature_config=fc, speakers=spk, authorized=spk[:2]
+    )
 
 
 TINY_MODEL = (

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from conftest import voiced, write_wav
+from conftest import write_voice_folders
 from voxgate.core.errors import DatasetError
 from voxgate.training.build import BuildConfig, build_dataset
 from voxgate.training.h5data import (
@@ -27,11 +27,8 @@ from voxgate.training.h5data import (
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("c")
-    for spk, f0, n in (("ann", 220.0, 3), ("ben", 110.0, 3), ("cid", 160.0, 1)):
-        (root / spk).mkdir()
-        for j in range(n):
-            write_wav(root / spk, f"{j}.wav", voiced(f0, seconds=2.2, seed=j))
+    voices = (("ann", 220.0, 3), ("ben", 110.0, 3), ("cid", 160.0, 1))
+    root = write_voice_folders(tmp_path_factory.mktemp("c"), voices, seconds=2.2)
     out = tmp_path_factory.mktemp("o") / "d.h5"
     build_dataset([root], out, ["ann"], BuildConfig(seed=1), workers=1)
     return out

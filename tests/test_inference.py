@@ -8,24 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import SR, tone, voiced, white_noise
-from voxgate.core.checkpoint import load_checkpoint, save_checkpoint
+from conftest import SR, save_test_checkpoint, tiny_model_config, tone, voiced, white_noise
+from voxgate.core.checkpoint import load_checkpoint
 from voxgate.core.config import FeatureConfig
 from voxgate.core.errors import CheckpointError, ConfigError, InvalidSamplesError, ProfileError
 from voxgate.core.features import log_mel
 from voxgate.core.inference import DEFAULT_THRESHOLD, SpeakerEncoder, default_model_path
-from voxgate.core.model import ModelConfig
 
 FEAT = FeatureConfig(n_mels=16, n_fft=512, hop_length=160)
-TINY = ModelConfig(
-    n_mels=16,
-    channels=(4, 8, 8),
-    se_reduction=2,
-    gru_hidden=16,
-    attention_dim=8,
-    embed_dim=12,
-    heads=(("authentication", 2), ("identification", 3)),
-)
+TINY = tiny_model_config(heads=(("authentication", 2), ("identification", 3)))
 
 
 @pytest.fixture(scope="module")
@@ -124,17 +115,15 @@ def test_verify(enc: SpeakerEncoder, waves: np.ndarray) -> None:
 
 def test_from_checkpoint_round_trip(tmp_path: Path, enc: SpeakerEncoder, waves: np.ndarray) -> None:
     path = tmp_path / "m.pt"
-    save_checkpoint(
+    save_test_checkpoint(
         path,
         enc.model,
-        feature_config=FEAT,
+        FEAT,
         mode="both",
         labels={"authentication": ["outsider", "authorized"], "identification": ["a", "b", "c"]},
         authorized=["a"],
         threshold=0.61,
         calibration={"target_far": 0.01},
-        metrics={},
-        train_config={},
         data_fingerprint="x",
     )
     loaded = SpeakerEncoder.from_checkpoint(path, device="cpu")

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
-
 import pytest
 
-from conftest import voiced, write_wav
+from conftest import skip_unless_portaudio_missing, voiced, write_wav
 from voxgate.cli import main
 
 OTHER = dict(f0=300.0, formants=(400.0, 2600.0, 3300.0))
@@ -75,12 +73,7 @@ def test_undecided_when_there_is_no_speech(home, capsys) -> None:
 
 
 def test_devices_without_portaudio(home, capsys) -> None:
-    try:
-        importlib.import_module("sounddevice")
-    except OSError:
-        pass
-    else:
-        pytest.skip("PortAudio is installed here")
+    skip_unless_portaudio_missing()
     assert main(["devices"]) == 1
     err = capsys.readouterr().err
     assert "sudo apt install libportaudio2" in err and "Traceback" not in err

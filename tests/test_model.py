@@ -8,18 +8,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from conftest import tiny_model_config
 from voxgate.core.errors import ConfigError
 from voxgate.core.model import AAMSoftmax, ModelConfig, SpeakerNet
 
-TINY = ModelConfig(
-    n_mels=16,
-    channels=(4, 8, 8),
-    se_reduction=2,
-    gru_hidden=16,
-    attention_dim=8,
-    embed_dim=12,
-    heads=(("authentication", 2), ("identification", 5)),
-)
+TINY = tiny_model_config(heads=(("authentication", 2), ("identification", 5)))
 
 
 def tiny_net(seed: int = 0) -> SpeakerNet:

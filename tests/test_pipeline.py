@@ -7,7 +7,7 @@ import stat
 import numpy as np
 import pytest
 
-from conftest import SHARED_DATA, silence, voiced, white_noise
+from conftest import SHARED_DATA, silence, small_model_config, voiced, white_noise
 from voxgate.core.errors import ConfigError, DeviceLostError
 from voxgate.core.events import (
     DecisionEvent,
@@ -20,7 +20,6 @@ from voxgate.core.events import (
     StatusEvent,
 )
 from voxgate.core.inference import SpeakerEncoder
-from voxgate.core.model import ModelConfig
 from voxgate.core.pipeline import Pipeline, PipelineConfig
 from voxgate.core.profiles import Profile, ProfileStore
 from voxgate.core.sources import FileSource
@@ -29,22 +28,9 @@ SR = 16000
 OTHER = dict(f0=300.0, formants=(400.0, 2600.0, 3300.0))  # a very different "voice"
 
 
-# A tiny random model keeps these tests fast; the plumbing is the same as for the real one.
-TINY = ModelConfig(
-    channels=(8, 16, 16),
-    se_reduction=4,
-    gru_hidden=32,
-    gru_layers=1,
-    gru_dropout=0.0,
-    attention_dim=16,
-    embed_dim=32,
-    heads=(("identification", 3),),
-)
-
-
 @pytest.fixture(scope="module")
 def encoder() -> SpeakerEncoder:
-    return SpeakerEncoder.untrained(model_config=TINY)
+    return SpeakerEncoder.untrained(model_config=small_model_config())
 
 
 def of(events, cls):

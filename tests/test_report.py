@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import save_test_checkpoint, write_h5_dataset
 from voxgate.core.config import FeatureConfig
 from voxgate.core.errors import ConfigError, DatasetError
 from voxgate.training import report as R
@@ -26,8 +27,6 @@ N_AUG = 2  # augmented copies per train chunk
 
 def _write_h5(path: Path) -> dict:
     """A tiny dataset in the contract's layout; returns the numbers it wrote."""
-    import h5py
-
     rng = np.random.default_rng(0)
     rows: dict[str, list] = {
         k: [] for k in ("label", "speaker", "file_id", "split", "aug", "chunk_index", "lengths")
@@ -56,33 +55,13 @@ def _write_h5(path: Path) -> dict:
                                    ("split", split), ("aug", a), ("chunk_index", c),
                                    ("lengths", length)):  # fmt: skip
                         rows[key].append(v)
-    dtypes = {"label": np.int8, "speaker": np.int32, "file_id": np.int32, "split": np.int8,
-              "aug": np.int8, "chunk_index": np.int32, "lengths": np.int16}  # fmt: skip
-    sdt = h5py.string_dtype()
-    table_dt = np.dtype(
-        [("path", sdt), ("speaker", sdt), ("session", sdt), ("corpus", sdt), ("subset", sdt),
-         ("gender", sdt), ("duration_s", np.float32), ("speech_s", np.float32),
-         ("chunks", np.int32), ("split", np.int8)]
+    # Chunked and compressed like training/build.py, with a small chunk to span several.
+    write_h5_dataset(
+        path, np.stack(feats), rows, sources, feature_config=FeatureConfig(), speakers=SPEAKERS,
+        authorized=AUTHORIZED, aug_tags=("none", "noise_low", "noise_high"),
+        build_config={"min_chunk_fraction": 0.5}, fingerprint="abc123", chunks=(8, T, M),
+        compression="lzf",
     )  # fmt: skip
-    table = np.zeros(len(sources), dtype=table_dt)
-    for i, row in enumerate(sources):
-        table[i] = row
-    with h5py.File(path, "w") as f:
-        # Chunked and compressed like training/build.py, with a small chunk to span several.
-        f.create_dataset("features", data=np.stack(feats), chunks=(8, T, M), compression="lzf")
-        for key, vals in rows.items():
-            f.create_dataset(key, data=np.asarray(vals, dtype=dtypes[key]))
-        f.create_dataset("sources", data=table)
-        f.attrs["schema_version"] = 1
-        f.attrs["feature_config"] = FeatureConfig().to_json()
-        f.attrs["speakers"] = json.dumps(SPEAKERS)
-        f.attrs["authorized"] = json.dumps(AUTHORIZED)
-        f.attrs["aug_tags"] = json.dumps(["none", "noise_low", "noise_high"])
-        f.attrs["split_names"] = json.dumps(["train", "val", "test"])
-        f.attrs["build_config"] = json.dumps({"min_chunk_fraction": 0.5})
-        f.attrs["skipped"] = "[]"
-        f.attrs["fingerprint"] = "abc123"
-        f.attrs["complete"] = True
     aug = np.asarray(rows["aug"])
     label = np.asarray(rows["label"])
     return {
@@ -169,7 +148,6 @@ def fixture_dir(tmp_path_factory) -> tuple[Path, dict]:
 def _write_model(path: Path) -> Path | None:
     """A small untrained checkpoint, or None while the inference modules do not exist."""
     try:
-        from voxgate.core.checkpoint import save_checkpoint
         from voxgate.core.inference import SpeakerEncoder
         from voxgate.core.model import ModelConfig
     except ModuleNotFoundError:
@@ -179,12 +157,10 @@ def _write_model(path: Path) -> Path | None:
         channels=(4, 8, 8), gru_hidden=16, gru_layers=1, attention_dim=8, embed_dim=16
     )
     enc = SpeakerEncoder.untrained(fcfg, mcfg)
-    save_checkpoint(
-        path, enc.model, feature_config=fcfg, mode="authentication",
-        labels={"authentication": ["outsider", "authorized"]}, authorized=AUTHORIZED,
-        threshold=None, calibration={}, metrics={}, train_config={}, data_fingerprint="abc123",
+    return save_test_checkpoint(
+        path, enc.model, fcfg, labels={"authentication": ["outsider", "authorized"]},
+        authorized=AUTHORIZED, data_fingerprint="abc123",
     )  # fmt: skip
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -6,12 +6,10 @@ blocks (the real code path), and its stream by a subclass whose stream is a plai
 
 from __future__ import annotations
 
-import importlib
-
 import numpy as np
 import pytest
 
-from conftest import tone, write_wav
+from conftest import skip_unless_portaudio_missing, tone, write_wav
 from voxgate.core.errors import (
     DeviceLostError,
     NoInputDeviceError,
@@ -180,12 +178,7 @@ def test_microphone_resamples_device_rate_on_read() -> None:
 
 
 def test_missing_portaudio_is_a_clear_error() -> None:
-    try:
-        importlib.import_module("sounddevice")
-    except OSError:
-        pass
-    else:
-        pytest.skip("PortAudio is installed here")
+    skip_unless_portaudio_missing()
     with pytest.raises(PortAudioMissingError, match="libportaudio2"):
         list_input_devices()
     with pytest.raises(PortAudioMissingError, match="brew install portaudio"):

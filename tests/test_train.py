@@ -1,4 +1,4 @@
-"""Tests of voxgate.training.train on a tiny synthetic HDF5 dataset written here with h5py."""
+"""Tests of voxgate.training.train on a tiny synthetic HDF5 dataset (conftest.make_tiny_h5)."""
 
 from __future__ import annotations
 
@@ -12,95 +12,16 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import AUTHORIZED, SPEAKERS, TINY_TRAIN_MODEL, make_tiny_h5
 from voxgate.core.checkpoint import load_checkpoint
-from voxgate.core.config import FeatureConfig
 from voxgate.core.errors import CheckpointError, ConfigError
 from voxgate.training import train as T
 from voxgate.training.config import TrainConfig
 
-# 8 frames x 16 mels per chunk: hop 2048 at 16 kHz gives 1 + 16000 // 2048 = 8 frames.
-TINY_FEATURES = FeatureConfig(n_mels=16, n_fft=2048, hop_length=2048)
-TINY_MODEL = {
-    "channels": [4, 8, 8],
-    "se_reduction": 2,
-    "gru_hidden": 16,
-    "gru_layers": 1,
-    "gru_dropout": 0.0,
-    "attention_dim": 8,
-    "embed_dim": 16,
-}
-SPEAKERS = [f"spk{i}" for i in range(6)]
-AUTHORIZED = ["spk0", "spk1"]
-
-
-def make_tiny_h5(
-    path: Path, *, chunks_per_recording: int = 8, recordings: int = 4, seed: int = 0
-) -> Path:
-    """Write a complete dataset file in the contract's layout.
-
-    6 speakers (spk0, spk1 authorized), ``recordings`` per speaker: recording 0..r-3 train,
-    r-2 val, r-1 test; recording 0 of each speaker also has augmented copies (aug 1, train).
-    Features: a per-speaker spectral template (dB) plus noise, so the speaker is learnable;
-    every third chunk is 2 frames short (exercises padding).
-    """
-    import h5py
-
-    rng = np.random.default_rng(seed)
-    t, m = TINY_FEATURES.frames_per_chunk, TINY_FEATURES.n_mels
-    templates = rng.normal(0.0, 12.0, size=(len(SPEAKERS), m))
-    rows: dict[str, list] = {k: [] for k in ("features", "lengths", "label", "speaker",
-                                             "file_id", "split", "aug", "chunk_index")}  # fmt: skip
-    sources = []
-    for s, spk in enumerate(SPEAKERS):
-        for r in range(recordings):
-            split = 0 if r < recordings - 2 else (1 if r == recordings - 2 else 2)
-            file_id = len(sources)
-            sources.append((f"/synthetic/{spk}/rec{r}.wav", spk, f"sess{r}", "synthetic", "tiny",
-                            "f" if s % 2 else "m", float(chunks_per_recording),
-                            float(chunks_per_recording), chunks_per_recording, split))  # fmt: skip
-            for c in range(chunks_per_recording):
-                copies = (0, 1) if (split == 0 and r == 0) else (0,)
-                for aug in copies:
-                    x = -40.0 + templates[s][None, :] + rng.normal(0.0, 6.0, size=(t, m))
-                    if aug:
-                        x = x + rng.normal(0.0, 3.0, size=(t, m))
-                    length = t - 2 if c % 3 == 2 else t
-                    x[length:] = 0.0
-                    for key, val in (("features", x), ("lengths", length),
-                                     ("label", int(spk in AUTHORIZED)), ("speaker", s),
-                                     ("file_id", file_id), ("split", split), ("aug", aug),
-                                     ("chunk_index", c)):  # fmt: skip
-                        rows[key].append(val)
-    dtypes = {"features": np.float16, "lengths": np.int16, "label": np.int8, "speaker": np.int32,
-              "file_id": np.int32, "split": np.int8, "aug": np.int8, "chunk_index": np.int32}  # fmt: skip
-    sdt = h5py.string_dtype()
-    src_dtype = np.dtype([("path", sdt), ("speaker", sdt), ("session", sdt), ("corpus", sdt),
-                          ("subset", sdt), ("gender", sdt), ("duration_s", np.float32),
-                          ("speech_s", np.float32), ("chunks", np.int32), ("split", np.int8)])  # fmt: skip
-    with h5py.File(path, "w") as f:
-        for key, values in rows.items():
-            f.create_dataset(key, data=np.asarray(values, dtype=dtypes[key]))
-        f.create_dataset("sources", data=np.array(sources, dtype=src_dtype))
-        attrs = {
-            "schema_version": 1,
-            "feature_config": TINY_FEATURES.to_json(),
-            "speakers": json.dumps(SPEAKERS),
-            "authorized": json.dumps(AUTHORIZED),
-            "aug_tags": json.dumps(["none", "noise"]),
-            "split_names": json.dumps(["train", "val", "test"]),
-            "build_config": json.dumps({"synthetic": True}),
-            "skipped": json.dumps([]),
-            "fingerprint": f"synthetic-{seed}",
-            "complete": True,
-        }
-        for key, val in attrs.items():
-            f.attrs[key] = val
-    return path
-
 
 def tiny_config(**changes) -> TrainConfig:
     base = dict(
-        mode="authentication", batch_size=16, epochs=2, num_workers=0, model=TINY_MODEL,
+        mode="authentication", batch_size=16, epochs=2, num_workers=0, model=TINY_TRAIN_MODEL,
         lr=1e-2, amp=False, calibrate=False, mc_passes=4, mc_batches=1, log_every_steps=2,
         torch_threads=1, device="cpu",
     )  # fmt: skip
@@ -277,7 +198,7 @@ def test_init_from_copies_encoder_and_recreates_heads(tiny_h5, tmp_path):
     torch.testing.assert_close(out["fc2.weight"], src["fc2.weight"], rtol=1e-4, atol=1e-6)
     # another architecture cannot be loaded
     other = T.SpeakerNet(T.build_model_config(
-        dataclasses.replace(cfg, model={**TINY_MODEL, "embed_dim": 8}), 16, heads))  # fmt: skip
+        dataclasses.replace(cfg, model={**TINY_TRAIN_MODEL, "embed_dim": 8}), 16, heads))  # fmt: skip
     with pytest.raises(CheckpointError, match="encoder differs"):
         T._init_from(other, auth.best_path)
 
@@ -339,7 +260,7 @@ def test_rng_state_roundtrip_is_weights_only_safe(tmp_path):
 
 
 def test_mc_spread_zero_without_dropout_and_positive_with_it():
-    cfg = TrainConfig(model={**TINY_MODEL})
+    cfg = TrainConfig(model={**TINY_TRAIN_MODEL})
     heads = T.heads_for_mode("authentication", SPEAKERS, cfg)
     torch.manual_seed(0)
     feats = torch.randn(4, 8, 16) * 10
@@ -348,7 +269,7 @@ def test_mc_spread_zero_without_dropout_and_positive_with_it():
     with_mc = T.SpeakerNet(T.build_model_config(cfg, 16, heads)).eval()
     spread = T.mc_spread(with_mc, feats, lengths, "authentication", y, passes=8)
     assert spread.shape == (4,) and float(spread.mean()) > 0
-    no_mc_cfg = dataclasses.replace(cfg, model={**TINY_MODEL, "mc_dropout": 0.0})
+    no_mc_cfg = dataclasses.replace(cfg, model={**TINY_TRAIN_MODEL, "mc_dropout": 0.0})
     no_mc = T.SpeakerNet(T.build_model_config(no_mc_cfg, 16, heads)).eval()
     spread0 = T.mc_spread(no_mc, feats, lengths, "authentication", y, passes=8)
     assert float(spread0.max()) < 1e-5
@@ -360,7 +281,7 @@ def test_cli_train_end_to_end(tiny_h5, tmp_path, capsys):
     out = tmp_path / "cli"
     sets = ["batch_size=16", "epochs=1", "num_workers=0", "max_steps_per_epoch=2",
             "calibrate=false", "device=cpu", "mc_passes=0", "torch_threads=1",
-            f"model={json.dumps(TINY_MODEL)}"]  # fmt: skip
+            f"model={json.dumps(TINY_TRAIN_MODEL)}"]  # fmt: skip
     argv = ["train", "--data", str(tiny_h5), "--mode", "identification", "--out", str(out),
             "--no-progress"] + [x for s in sets for x in ("--set", s)]  # fmt: skip
     assert main(argv) == 0

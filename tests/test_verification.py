@@ -7,20 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import SR, VOWELS, silence, voiced, write_wav
+from conftest import SR, VOWELS, silence, tiny_model_config, voiced, write_wav
 from voxgate.core.config import FeatureConfig
 from voxgate.core.errors import DatasetError
-from voxgate.core.model import ModelConfig
 
-TINY = ModelConfig(
-    n_mels=64,
-    channels=(4, 8, 8),
-    se_reduction=2,
-    gru_hidden=16,
-    gru_layers=1,
-    attention_dim=8,
-    embed_dim=16,
-)
+TINY = tiny_model_config(n_mels=64, gru_layers=1, embed_dim=16)
 VOICES = {"alice": (210.0, "i"), "bob": (105.0, "a"), "carol": (160.0, "e")}
 
 
@@ -199,3 +190,14 @@ def test_resemblyzer_backend_runs_on_the_same_trials(speaker_dir: Path) -> None:
     assert trials.scores.shape == (len(trials.segments), 2)
     # two clearly different synthetic voices: genuine scores beat impostor scores on average
     assert trials.genuine.mean() > trials.impostor.mean()
+
+
+def test_parse_id_list_inline_and_from_file(tmp_path: Path) -> None:
+    from voxgate.training.verification import parse_id_list
+
+    assert parse_id_list(" a, b,,c ") == ["a", "b", "c"]
+    ids = tmp_path / "ids.txt"
+    ids.write_text("# authorized\nann  # first\n\nben\n")
+    assert parse_id_list(f"@{ids}") == ["ann", "ben"]
+    with pytest.raises(DatasetError, match="not found"):
+        parse_id_list(f"@{tmp_path / 'missing.txt'}")

@@ -294,6 +294,19 @@ def _rounded(x: Any) -> Any:
     return x
 
 
+def _add_threads_out(p: argparse.ArgumentParser) -> None:
+    """--threads (torch threads, default 1) and --out (JSON file), shared by the benchmarks."""
+    p.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
+    p.add_argument("--out", help="also write the JSON line to this file")
+
+
+def _add_model_choice(p: argparse.ArgumentParser) -> None:
+    """--model (checkpoint) and --features (preset of the untrained fallback model)."""
+    p.add_argument("--model", help="checkpoint (default: the shipped model, else untrained)")
+    p.add_argument("--features", choices=("report", "speaker"), default="report",
+                   help="feature preset of the untrained model (ignored with a checkpoint)")  # fmt: skip
+
+
 def _emit(result: dict[str, Any], out: str | None) -> int:
     """Print ``result`` (floats to 5 significant digits) as one JSON line; also write it to
     ``out`` when given."""
@@ -370,9 +383,8 @@ def measure_features(
 
 
 def _add_features(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
     p.add_argument("--seconds", type=float, default=2.0, help="min measuring time per case")
-    p.add_argument("--out", help="also write the JSON line to this file")
+    _add_threads_out(p)
 
 
 def cmd_features(args: argparse.Namespace) -> int:
@@ -454,15 +466,12 @@ def measure_inference(
 
 
 def _add_inference(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", help="checkpoint (default: the shipped model, else untrained)")
-    p.add_argument("--features", choices=("report", "speaker"), default="report",
-                   help="feature preset of the untrained model (ignored with a checkpoint)")  # fmt: skip
+    _add_model_choice(p)
     p.add_argument("--mc-passes", type=int, default=20)
     p.add_argument("--iters", type=int, default=50, help="timed calls per case")
     p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--out", help="also write the JSON line to this file")
+    _add_threads_out(p)
 
 
 def cmd_inference(args: argparse.Namespace) -> int:
@@ -602,12 +611,9 @@ def _add_pipeline(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seconds", type=float, default=20.0, help="audio seconds per run")
     p.add_argument("--mc-passes", type=int, default=20, help="MC passes of the MC run (0: skip)")
     p.add_argument("--modes", default="realtime,fast", help="realtime and/or fast, comma-separated")
-    p.add_argument("--model", help="checkpoint (default: the shipped model, else untrained)")
-    p.add_argument("--features", choices=("report", "speaker"), default="report",
-                   help="feature preset of the untrained model (ignored with a checkpoint)")  # fmt: skip
-    p.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
+    _add_model_choice(p)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--out", help="also write the JSON line to this file")
+    _add_threads_out(p)
 
 
 def cmd_pipeline(args: argparse.Namespace) -> int:
@@ -707,8 +713,7 @@ def _add_build_throughput(p: argparse.ArgumentParser) -> None:
     p.add_argument("--manifest", help="manifest.csv (default: the shared data's)")
     p.add_argument("--features", choices=("report", "speaker"), default="report")
     p.add_argument("--workers", type=int, default=1, help="build processes (1: in process)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
-    p.add_argument("--out", help="also write the JSON line to this file")
+    _add_threads_out(p)
 
 
 def cmd_build_throughput(args: argparse.Namespace) -> int:

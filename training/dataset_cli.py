@@ -8,20 +8,6 @@ import sys
 from pathlib import Path
 
 
-def _id_list(text: str) -> list[str]:
-    """``a,b,c`` or ``@file`` (one id per line; # comments) -> ids."""
-    if text.startswith("@"):
-        from voxgate.core.errors import DatasetError
-
-        p = Path(text[1:])
-        try:
-            lines = p.read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise DatasetError(f"{p}: cannot read id list: {exc}") from exc
-        return [ln.split("#", 1)[0].strip() for ln in lines if ln.split("#", 1)[0].strip()]
-    return [s.strip() for s in text.split(",") if s.strip()]
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("dataset", help="build or inspect the HDF5 training dataset")
     sub = p.add_subparsers(dest="dataset_command", metavar="ACTION")
@@ -78,6 +64,7 @@ def _build(args: argparse.Namespace) -> int:
     from .augment import parse_augmentations
     from .build import BuildConfig, build_dataset
     from .h5data import format_summary, read_meta
+    from .verification import parse_id_list
 
     per = args.aug_per_chunk
     if per != "all":
@@ -95,14 +82,16 @@ def _build(args: argparse.Namespace) -> int:
         vad_aggressiveness=args.vad_aggressiveness,
         chunk_hop_s=args.chunk_hop_s,
         min_chunk_fraction=args.min_chunk_fraction,
-        subsets=tuple(_id_list(args.subsets)) if args.subsets else None,
-        exclude_speakers=tuple(_id_list(args.exclude_speakers)) if args.exclude_speakers else (),
+        subsets=tuple(parse_id_list(args.subsets)) if args.subsets else None,
+        exclude_speakers=tuple(parse_id_list(args.exclude_speakers))
+        if args.exclude_speakers
+        else (),
         max_files_per_speaker=args.max_files_per_speaker,
         max_seconds_per_speaker=args.max_seconds_per_speaker,
         compression=None if args.compression == "none" else args.compression,
     )
     summary = build_dataset(
-        args.sources, args.out, _id_list(args.authorized), config,
+        args.sources, args.out, parse_id_list(args.authorized), config,
         workers=args.workers, progress=not args.quiet,
     )  # fmt: skip
     if args.json:

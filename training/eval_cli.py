@@ -26,17 +26,6 @@ def _far(text: str) -> float:
     return v
 
 
-def _id_list(spec: str | None) -> list[str] | None:
-    """'a,b,c' or '@file' (one id per line, # comments) -> ids; None stays None."""
-    if not spec:
-        return None
-    if spec.startswith("@"):
-        from voxgate.training.verification import read_speakers_file
-
-        return read_speakers_file(spec[1:])
-    return [s.strip() for s in spec.split(",") if s.strip()]
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "evaluate", help="evaluate a checkpoint on a dataset split (metrics.json + figures)"
@@ -125,8 +114,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from voxgate.training.evaluate import evaluate_checkpoint, summary_lines
+    from voxgate.training.verification import parse_id_list
 
-    speakers = _id_list(args.speakers)
+    speakers = parse_id_list(args.speakers) if args.speakers else None
     if args.speaker_subsets:
         from voxgate.training.h5data import read_meta
 
@@ -144,7 +134,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         out_dir=args.out,
         impostors=args.impostors,
         impostor_subsets=args.impostor_subsets,
-        impostor_speakers=_id_list(args.impostor_speakers),
+        impostor_speakers=parse_id_list(args.impostor_speakers) if args.impostor_speakers else None,
         speakers_subset=speakers,
         mc_passes=args.mc_passes,
         decision_chunks=args.decision_chunks,

@@ -27,6 +27,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from voxgate.core.checkpoint import (
+    load_checkpoint,
+    model_fingerprint,
+    read_checkpoint,
+    to_plain,
+    update_checkpoint,
+)
 from voxgate.core.errors import DatasetError
 
 log = logging.getLogger(__name__)
@@ -273,7 +280,7 @@ def auth_metrics(
     out["far"], out["frr"] = far, frr
     rep = M.classification_report(y, pred, AUTH_LABELS)
     out["accuracy"] = _f(rep["accuracy"])
-    out["report"] = _plain(rep)
+    out["report"] = to_plain(rep, json_safe=True)
     out["confusion"] = np.asarray(M.confusion_matrix(y, pred, 2)).tolist()
     return out
 
@@ -313,7 +320,7 @@ def ident_metrics(
         "top1_accuracy": _f(np.mean(pred == y)) if len(y) else None,
         "macro_f1": _f(np.mean(f1s)) if f1s else None,
         "weighted_f1": _f(rep["weighted"]["f1"]),
-        "per_class": {names[i]: _plain(per_class[names[i]]) for i in present},
+        "per_class": {names[i]: to_plain(per_class[names[i]], json_safe=True) for i in present},
         "confusion_labels": [names[i] for i in present] + ["other"],
         "confusion": np.concatenate([inside, other[:, None]], axis=1).tolist(),
     }
@@ -358,30 +365,11 @@ def mc_metrics(
     }
 
 
-def _plain(obj: Any) -> Any:
-    """Recursively convert numpy types to plain JSON types (NaN/inf -> None)."""
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _plain(obj.tolist())
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        return _f(obj)
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
-
-
 def write_json(obj: Any, path: str | Path) -> Path:
     """Write ``obj`` as plain, indented JSON (numpy converted, NaN as null)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(_plain(obj), indent=2, allow_nan=False) + "\n")
+    path.write_text(json.dumps(to_plain(obj, json_safe=True), indent=2, allow_nan=False) + "\n")
     return path
 
 
@@ -598,7 +586,6 @@ class EvaluationResult:
 
 
 def _load(model_path: str | Path, device: torch.device) -> tuple[torch.nn.Module, dict[str, Any]]:
-    from voxgate.core.checkpoint import load_checkpoint
 
     return load_checkpoint(model_path, map_location=device)
 
@@ -693,7 +680,6 @@ def run_evaluation(
     and identification classes), e.g. the 40 LibriSpeech test-clean speakers of the
     report's scenario inside a dataset that also holds other corpora.
     """
-    from voxgate.core.checkpoint import model_fingerprint
     from voxgate.training.h5data import read_meta
 
     dev = _resolve_device(device)
@@ -857,7 +843,7 @@ def run_evaluation(
         metrics["unseen_outsiders"]["thresholds_source"] = (
             "calibrated" if calib else "eer of this split"
         )
-    result.metrics = _plain(metrics)
+    result.metrics = to_plain(metrics, json_safe=True)
     return result
 
 
@@ -1148,7 +1134,6 @@ def calibrate_checkpoint(
     With ``write`` the checkpoint is updated (threshold, calibration). Returns the calibration.
     """
     from voxgate.core import metrics as M
-    from voxgate.core.checkpoint import update_checkpoint
     from voxgate.training.h5data import read_meta
 
     if not 0.0 < target_far < 1.0:
@@ -1221,7 +1206,6 @@ def calibrate_open_set(
     some recordings, scored on 1-s and ``decision_s`` segments of others). Head thresholds
     already in the checkpoint are kept. Returns the calibration; ``write`` updates the file."""
     from voxgate.core import metrics as M
-    from voxgate.core.checkpoint import read_checkpoint, update_checkpoint
     from voxgate.core.inference import SpeakerEncoder
     from voxgate.training.verification import (
         VoxgateBackend,

@@ -21,6 +21,7 @@ __all__ = [
     "SPLIT_NAMES",
     "H5Meta",
     "read_meta",
+    "open_complete",
     "count_chunks",
     "format_summary",
     "summary_dict",
@@ -89,13 +90,11 @@ def _json_attr(f, name: str) -> Any:
         raise DatasetError(f"{f.filename}: attribute {name!r} is missing or not JSON") from exc
 
 
-def read_meta(path: str | Path, *, validate: bool = True) -> H5Meta:
-    """Read and (by default) validate a dataset file's metadata.
+def open_complete(path: str | Path) -> Any:
+    """Open a dataset file read-only (an ``h5py.File``; use it as a context manager).
 
-    Validation: the complete flag, schema version, all attributes and datasets present,
-    equal column lengths, feature shape matching the feature config, and every index (speaker,
-    file_id, split, aug) in range; labels agree with the authorized list.
-    Raises DatasetError for a missing, incomplete or inconsistent file.
+    Raises DatasetError when the file is missing, not HDF5, or its ``complete`` attribute
+    is not set (the build did not finish).
     """
     import h5py
 
@@ -106,10 +105,23 @@ def read_meta(path: str | Path, *, validate: bool = True) -> H5Meta:
         f = h5py.File(path, "r")
     except OSError as exc:
         raise DatasetError(f"{path}: not a readable HDF5 file ({exc})") from exc
-    with f:
+    if not bool(f.attrs.get("complete", False)):
+        f.close()
+        raise DatasetError(f"{path}: incomplete dataset (the build did not finish)")
+    return f
+
+
+def read_meta(path: str | Path, *, validate: bool = True) -> H5Meta:
+    """Read and (by default) validate a dataset file's metadata.
+
+    Validation: the complete flag, schema version, all attributes and datasets present,
+    equal column lengths, feature shape matching the feature config, and every index (speaker,
+    file_id, split, aug) in range; labels agree with the authorized list.
+    Raises DatasetError for a missing, incomplete or inconsistent file.
+    """
+    path = Path(path)
+    with open_complete(path) as f:
         missing = [a for a in _ATTRS if a not in f.attrs]
-        if "complete" in missing or not bool(f.attrs.get("complete", False)):
-            raise DatasetError(f"{path}: incomplete dataset (the build did not finish)")
         if missing:
             raise DatasetError(f"{path}: missing attribute(s) {missing}")
         version = int(f.attrs["schema_version"])

@@ -166,18 +166,10 @@ def load_dataset_summary(path: str | Path) -> DatasetSummary:
 
     Raises DatasetError when the file is missing, not HDF5, incomplete or lacks a column.
     """
-    import h5py
+    from voxgate.training.h5data import open_complete
 
     path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"{path}: dataset file not found")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        raise DatasetError(f"{path}: not a readable HDF5 file ({exc})") from exc
-    with f:
-        if not bool(f.attrs.get("complete", False)):
-            raise DatasetError(f"{path}: incomplete dataset (attribute complete is not set)")
+    with open_complete(path) as f:
         missing = [c for c in ("features", *_CHUNK_COLUMNS) if c not in f]
         if missing:
             raise DatasetError(f"{path}: missing dataset(s) {missing}")

@@ -28,6 +28,7 @@ __all__ = [
     "Trials",
     "collect_recordings",
     "read_speakers_file",
+    "parse_id_list",
     "build_plan",
     "plan_speaker",
     "test_segments",
@@ -59,16 +60,30 @@ class Recording:
 
 
 def read_speakers_file(path: str | Path) -> list[str]:
-    """Speaker ids, one per line; blank lines and ``#`` comments are ignored."""
+    """Speaker ids, one per line; blank lines and ``#`` comments are ignored.
+
+    Raises DatasetError when the file is missing or unreadable.
+    """
     p = Path(path)
     if not p.is_file():
         raise DatasetError(f"{p}: speakers file not found")
+    try:
+        lines = p.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{p}: cannot read speakers file: {exc}") from exc
     out = []
-    for line in p.read_text().splitlines():
+    for line in lines:
         line = line.split("#", 1)[0].strip()
         if line:
             out.append(line)
     return out
+
+
+def parse_id_list(spec: str) -> list[str]:
+    """``"a,b,c"`` (comma-separated) or ``"@file"`` (see :func:`read_speakers_file`) -> ids."""
+    if spec.startswith("@"):
+        return read_speakers_file(spec[1:])
+    return [s.strip() for s in spec.split(",") if s.strip()]
 
 
 def _audio_extensions() -> frozenset[str]:
