@@ -156,7 +156,11 @@ def classification_report(
     y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] | np.ndarray, labels: list[str]
 ) -> dict:
     """Precision, recall, F1 and support per class, their macro and support-weighted means,
-    and accuracy. Class i is ``labels[i]``; an undefined ratio (0 / 0) counts as 0."""
+    and accuracy. Class i is ``labels[i]``; an undefined ratio (0 / 0) counts as 0.
+
+    The macro mean is over the classes that occur (in ``y_true`` or ``y_pred``), as
+    scikit-learn does by default: a validation split that holds 200 of 600 training
+    speakers is not penalised for the 400 it cannot contain. ``per_class`` lists all."""
     n = len(labels)
     cm = confusion_matrix(y_true, y_pred, n)
     tp = np.diag(cm).astype(np.float64)
@@ -178,13 +182,15 @@ def classification_report(
         for k in range(n)
     }
     w = support / total if total else np.zeros(n)
+    seen = (support > 0) | (predicted > 0)
     return {
         "per_class": per_class,
         "macro": {
-            "precision": float(precision.mean()) if n else 0.0,
-            "recall": float(recall.mean()) if n else 0.0,
-            "f1": float(f1.mean()) if n else 0.0,
+            "precision": float(precision[seen].mean()) if seen.any() else 0.0,
+            "recall": float(recall[seen].mean()) if seen.any() else 0.0,
+            "f1": float(f1[seen].mean()) if seen.any() else 0.0,
             "support": total,
+            "classes": int(seen.sum()),
         },
         "weighted": {
             "precision": float((w * precision).sum()),

@@ -138,6 +138,16 @@ def test_classification_report_vs_sklearn(rng: np.random.Generator) -> None:
     assert rep["per_class"]["d"]["precision"] == 0.0
 
 
+def test_macro_mean_skips_classes_that_never_occur() -> None:
+    # classes 2 and 3 occur in neither y_true nor y_pred (e.g. speakers absent from val)
+    t, p = [0, 0, 1, 1], [0, 1, 1, 1]
+    rep = M.classification_report(t, p, ["a", "b", "c", "d"])
+    assert rep["macro"]["classes"] == 2
+    assert rep["macro"]["f1"] == pytest.approx(skm.f1_score(t, p, average="macro"))
+    assert rep["macro"]["recall"] == pytest.approx((0.5 + 1.0) / 2)
+    assert rep["per_class"]["c"]["support"] == 0
+
+
 def test_top_k_accuracy() -> None:
     s = np.array([[0.1, 0.7, 0.2], [0.5, 0.3, 0.2], [0.2, 0.3, 0.5], [0.6, 0.3, 0.1]])
     y = [1, 1, 0, 2]
