@@ -1228,6 +1228,13 @@ def calibrate_open_set(
         "cosine_3s": None,
         "auth_prob_1s": old.get("auth_prob_1s"),
         "auth_prob_3s": old.get("auth_prob_3s"),
+        "head_thresholds": old.get("head_thresholds"),
+        # keep the closed-set (training speakers) thresholds for reference
+        "closed_set": (
+            {k: old.get(k) for k in ("cosine_1s", "cosine_3s", "source")}
+            if old.get("split")
+            else old.get("closed_set")
+        ),
         "n_genuine": 0,
         "n_impostor": 0,
         "source": f"open-set verification: {source} ({len(plan.speakers)} speakers, "
