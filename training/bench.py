@@ -81,7 +81,9 @@ def measure_train_throughput(
     dev = resolve_device(device)
     speakers = [f"s{i}" for i in range(n_speakers)]
     heads = heads_for_mode(mode, speakers, cfg)
-    model = SpeakerNet(build_model_config(cfg, m, heads)).to(dev)
+    model = SpeakerNet(build_model_config(cfg, m, heads)).to(
+        dev, memory_format=torch.channels_last
+    )  # as train.py
     module = LossModule(model, heads)
     opt = torch.optim.AdamW(module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scaler, ctx = make_scaler(dev, amp), autocast_ctx(dev, amp)
