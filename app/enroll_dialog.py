@@ -51,6 +51,11 @@ class EnrollDialog(QDialog):
         self.name_edit.setPlaceholderText("e.g. Alice")
         self.authorized_box = QCheckBox("Authorized (may pass the gate)", self)
         self.authorized_box.setChecked(authorized)
+        # opt-in: by default only the voice embedding is stored, never audio
+        self.keep_audio_box = QCheckBox("Keep my recordings for retraining", self)
+        self.keep_audio_box.setToolTip(
+            "Save the enrollment speech (16 kHz WAV) next to the profile; off by default"
+        )
         self.mic_radio = QRadioButton(f"Microphone (speak for about {target_s:.0f} s)", self)
         self.files_radio = QRadioButton("Recordings:", self)
         self.mic_radio.setEnabled(microphone_available)
@@ -70,6 +75,7 @@ class EnrollDialog(QDialog):
         form = QFormLayout()
         form.addRow("Name:", self.name_edit)
         form.addRow("", self.authorized_box)
+        form.addRow("", self.keep_audio_box)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
         )
@@ -113,6 +119,11 @@ class EnrollDialog(QDialog):
             self.mic_radio.isChecked() or (self.files_radio.isChecked() and bool(self.files))
         )
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(ok)
+
+    @property
+    def keep_audio(self) -> bool:
+        """Whether the user opted in to keeping the enrollment speech."""
+        return self.keep_audio_box.isChecked()
 
     def values(self) -> tuple[str, bool, list[str] | None]:
         """(name, authorized, files or None for the microphone)."""

@@ -67,8 +67,8 @@ def _make_file_source(paths: list[str], realtime: bool) -> Any:
     return FileSource(wave, realtime=realtime, name=f"{len(paths)} recordings")
 
 
-def _enroll_job(name: str, authorized: bool, pipeline: Any, source: Any):
-    return pipeline.enroll(source, name, authorized=authorized)
+def _enroll_job(name: str, authorized: bool, keep_audio: bool, pipeline: Any, source: Any):
+    return pipeline.enroll(source, name, authorized=authorized, keep_audio=keep_audio)
 
 
 def _run_job(pipeline: Any, source: Any):
@@ -394,9 +394,16 @@ class MainWindow(QMainWindow):
         return started
 
     def start_enroll(
-        self, name: str, authorized: bool = True, files: list[str] | None = None
+        self,
+        name: str,
+        authorized: bool = True,
+        files: list[str] | None = None,
+        *,
+        keep_audio: bool = False,
     ) -> bool:
-        """Enroll ``name`` from the microphone (files None) or from recordings."""
+        """Enroll ``name`` from the microphone (files None) or from recordings.
+
+        ``keep_audio``: also save the enrollment speech next to the profile (opt-in)."""
         if files:
             make = functools.partial(_make_file_source, list(files), self.file_realtime)
         elif self.input_panel.available:
@@ -404,7 +411,9 @@ class MainWindow(QMainWindow):
         else:
             self.statusBar().showMessage("no input device: enroll from recordings instead", 8000)
             return False
-        started = self._start("enroll", make, functools.partial(_enroll_job, name, authorized))
+        started = self._start(
+            "enroll", make, functools.partial(_enroll_job, name, authorized, keep_audio)
+        )
         if started:
             self.enroll_progress.setValue(0)
             self.enroll_progress.show()
@@ -524,7 +533,9 @@ class MainWindow(QMainWindow):
             authorized=authorized,
             microphone_available=self.input_panel.available,
         )
-        dialog.accepted.connect(lambda: self.start_enroll(*dialog.values()))
+        dialog.accepted.connect(
+            lambda: self.start_enroll(*dialog.values(), keep_audio=dialog.keep_audio)
+        )
         dialog.finished.connect(lambda _r: dialog.deleteLater())
         self.enroll_dialog = dialog
         dialog.open()

@@ -141,7 +141,7 @@ def test_enroll_from_file_through_the_widgets(qtbot, window, speech_wav, store):
     assert not ok.isEnabled()  # no name yet
     qtbot.keyClicks(dialog.name_edit, "Alice")
     dialog.set_files([speech_wav])
-    assert ok.isEnabled()
+    assert ok.isEnabled() and not dialog.keep_audio
     with qtbot.waitSignal(window.job_finished, timeout=TIMEOUT_MS):
         qtbot.mouseClick(ok, Qt.MouseButton.LeftButton)
         assert window.stop_button.isEnabled() and not window.enroll_button.isEnabled()
@@ -152,8 +152,26 @@ def test_enroll_from_file_through_the_widgets(qtbot, window, speech_wav, store):
     assert window.profile_list.names() == ["Alice"]
     profile = store.get("Alice")
     assert profile.authorized and profile.speech_s >= 19.0
+    # no audio is kept unless the user opts in (the box is off by default)
+    assert profile.recording is None
+    assert not store.audio_path_for("Alice").exists()
     assert window.spectrogram.columns_written > 0
     assert window.enroll_button.isEnabled() and not window.stop_button.isEnabled()
+
+
+def test_enroll_keeps_recording_only_when_opted_in(qtbot, window, speech_wav, store):
+    qtbot.mouseClick(window.enroll_button, Qt.MouseButton.LeftButton)
+    dialog = window.enroll_dialog
+    qtbot.keyClicks(dialog.name_edit, "Bob")
+    dialog.set_files([speech_wav])
+    dialog.keep_audio_box.setChecked(True)
+    ok = dialog.buttons.button(QDialogButtonBox.StandardButton.Ok)
+    with qtbot.waitSignal(window.job_finished, timeout=TIMEOUT_MS):
+        qtbot.mouseClick(ok, Qt.MouseButton.LeftButton)
+    assert window.last_error is None
+    profile = store.get("Bob")
+    wav = store.audio_path_for("Bob")
+    assert profile.recording == wav.name and wav.stat().st_size > 16000 * 2 * 19
 
 
 def test_authenticate_file_threshold_decides(qtbot, window, encoder, store, speech_wav, short_wav):
