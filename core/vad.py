@@ -150,16 +150,9 @@ class StreamingVAD(VoiceActivityDetector):
     block completed (possibly none). ``speech`` is the current smoothed state.
     """
 
-    def __init__(
-        self,
-        sample_rate: int = 16000,
-        aggressiveness: int = 2,
-        frame_ms: int = 30,
-        hangover_ms: int = 300,
-        *,
-        onset_ms: int = 60,
-    ):
-        super().__init__(sample_rate, aggressiveness, frame_ms, hangover_ms, onset_ms=onset_ms)
+    def __init__(self, *args: Any, **kwargs: Any):
+        """The same arguments as :class:`VoiceActivityDetector`."""
+        super().__init__(*args, **kwargs)
         self.reset()
 
     def reset(self) -> None:

@@ -658,6 +658,31 @@ def _head_family(
     return out
 
 
+def _enrollment(
+    model: torch.nn.Module,
+    data_path: str | Path,
+    split: str,
+    split_emb: SplitEmbeddings,
+    batch_size: int,
+    device: torch.device,
+) -> SplitEmbeddings:
+    """Train-split embeddings for the enrollment profiles (``split_emb`` when it is train)."""
+    if split == "train":
+        return split_emb
+    log.info("embedding the train split (enrollment profiles)")
+    return embed_features(model, data_path, "train", batch_size=batch_size, device=device)
+
+
+def _profiles(
+    enroll: SplitEmbeddings, speakers: Sequence[str], authorized: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(profile speaker ids, profiles, columns of the authorized speakers' profiles)."""
+    prof_ids, profiles = speaker_profiles(enroll.embeddings, enroll.speakers)
+    auth_set = {speakers.index(a) for a in authorized if a in speakers}
+    auth_cols = np.array([k for k, s in enumerate(prof_ids) if s in auth_set], dtype=np.int64)
+    return prof_ids, profiles, auth_cols
+
+
 def run_evaluation(
     model_path: str | Path,
     data_path: str | Path,
@@ -695,8 +720,7 @@ def run_evaluation(
     test = embed_features(
         model, data_path, split, mc_passes=mc_passes, batch_size=batch_size, device=dev
     )
-    log.info("embedding the train split (enrollment profiles)")
-    enroll = embed_features(model, data_path, "train", batch_size=batch_size, device=dev)
+    enroll = _enrollment(model, data_path, split, test, batch_size, dev)
     keep_names: set[str] | None = None
     if speakers_subset:
         unknown = sorted(set(speakers_subset) - set(speakers))
@@ -706,9 +730,7 @@ def run_evaluation(
         keep = np.array(sorted(speakers.index(s) for s in keep_names), dtype=np.int64)
         test = _select(test, np.isin(test.speakers, keep))
         enroll = _select(enroll, np.isin(enroll.speakers, keep))
-    prof_ids, profiles = speaker_profiles(enroll.embeddings, enroll.speakers)
-    auth_set = {speakers.index(a) for a in authorized if a in speakers}
-    auth_cols = np.array([k for k, s in enumerate(prof_ids) if s in auth_set], dtype=np.int64)
+    prof_ids, profiles, auth_cols = _profiles(enroll, speakers, authorized)
 
     groups = decision_groups(test.file_ids, test.chunk_index, decision_chunks)
     y1 = (test.labels == 1).astype(np.int64)
@@ -853,36 +875,15 @@ def evaluate_checkpoint(
     split: str = "test",
     *,
     out_dir: str | Path | None = None,
-    impostors: str | Path | None = None,
-    impostor_subsets: Sequence[str] | None = None,
-    impostor_speakers: Sequence[str] | None = None,
-    mc_passes: int = 20,
-    decision_chunks: int = 3,
-    speed: bool = True,
-    speed_min_time_s: float = 1.0,
-    batch_size: int = 256,
-    device: str | torch.device | None = None,
-    speakers_subset: Sequence[str] | None = None,
+    **options: Any,
 ) -> dict[str, Any]:
     """Evaluate a checkpoint on one split; returns the metrics dict (plain JSON).
 
+    ``options``: the keyword arguments of :func:`run_evaluation` (impostors, mc_passes,
+    decision_chunks, speed, device, speakers_subset, ...).
     With ``out_dir``: writes metrics.json, confusion CSVs and PNG figures there.
     """
-    result = run_evaluation(
-        model_path,
-        data_path,
-        split,
-        impostors=impostors,
-        impostor_subsets=impostor_subsets,
-        impostor_speakers=impostor_speakers,
-        mc_passes=mc_passes,
-        decision_chunks=decision_chunks,
-        speed=speed,
-        speed_min_time_s=speed_min_time_s,
-        batch_size=batch_size,
-        device=device,
-        speakers_subset=speakers_subset,
-    )
+    result = run_evaluation(model_path, data_path, split, **options)
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -1143,11 +1144,9 @@ def calibrate_checkpoint(
     h5 = read_meta(str(data_path))
     _check_features(meta, h5, data_path)
     speakers = list(h5.speakers)
-    auth_set = {speakers.index(a) for a in h5.authorized if a in speakers}
     val = embed_features(model, data_path, split, batch_size=batch_size, device=dev)
-    enroll = embed_features(model, data_path, "train", batch_size=batch_size, device=dev)
-    prof_ids, profiles = speaker_profiles(enroll.embeddings, enroll.speakers)
-    auth_cols = np.array([k for k, s in enumerate(prof_ids) if s in auth_set], dtype=np.int64)
+    enroll = _enrollment(model, data_path, split, val, batch_size, dev)
+    _, profiles, auth_cols = _profiles(enroll, speakers, h5.authorized)
     if not len(auth_cols):
         raise DatasetError(f"{data_path}: no authorized speaker has train-split chunks to enroll")
     groups = decision_groups(val.file_ids, val.chunk_index, decision_chunks)
