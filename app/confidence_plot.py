@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QWidget
 
 from voxgate.core.events import ScoreEvent
+
+from .redraw_timer import start_redraw_timer
 
 
 class ConfidencePlot(pg.PlotWidget):
@@ -63,10 +64,7 @@ class ConfidencePlot(pg.PlotWidget):
         self.set_y_label(y_label)
         self.redraw(force=True)
 
-        self._timer = QTimer(self)
-        self._timer.setInterval(int(1000 / min(fps, 30.0)))
-        self._timer.timeout.connect(self.redraw)
-        self._timer.start()
+        self._timer = start_redraw_timer(self, fps, self.redraw)
 
     def set_y_label(self, text: str) -> None:
         self.getPlotItem().setLabel("left", text)

@@ -29,6 +29,15 @@ def audio_file_filter() -> str:
     return f"Audio ({patterns});;All files (*)"
 
 
+def choose_audio_files(parent: QWidget | None, title: str, *, many: bool = True) -> list[str]:
+    """Ask for one (``many`` False) or several recordings; [] when cancelled."""
+    if many:
+        files, _ = QFileDialog.getOpenFileNames(parent, title, "", audio_file_filter())
+        return list(files)
+    path, _ = QFileDialog.getOpenFileName(parent, title, "", audio_file_filter())
+    return [path] if path else []
+
+
 class EnrollDialog(QDialog):
     """Name + authorized flag + source (the microphone, or one or more recordings).
 
@@ -108,9 +117,7 @@ class EnrollDialog(QDialog):
         self._validate()
 
     def _browse(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(
-            self, "Recordings of one speaker", "", audio_file_filter()
-        )
+        files = choose_audio_files(self, "Recordings of one speaker")
         if files:
             self.set_files(files)
 

@@ -29,7 +29,7 @@ from voxgate.core.events import DecisionEvent, EnrollProgressEvent, StatusEvent
 
 from .confidence_plot import ConfidencePlot
 from .decision_banner import DecisionBanner
-from .enroll_dialog import EnrollDialog, audio_file_filter
+from .enroll_dialog import EnrollDialog, choose_audio_files
 from .input_panel import InputPanel
 from .profile_list import ProfileList
 from .scoring_panel import ScoringPanel
@@ -269,14 +269,15 @@ class MainWindow(QMainWindow):
         self.profile_list.set_encoder(enc)
 
     def _apply_threshold_range(self) -> None:
+        from voxgate.core.pipeline import default_threshold
+
         mode = self.scoring_panel.mode()
+        default = default_threshold(self.encoder, mode)
         if mode.startswith("head-"):
-            head = mode[len("head-") :]
-            default = _head_threshold(self.encoder, head)
             self.scoring_panel.set_threshold_range(0.0, 1.0, default, "probability")
             self.confidence.set_y_label("score (probability)")
         else:
-            self.scoring_panel.set_threshold_range(-1.0, 1.0, self.encoder.threshold, "cosine")
+            self.scoring_panel.set_threshold_range(-1.0, 1.0, default, "cosine")
             self.confidence.set_y_label("score (cosine)")
         self.confidence.set_threshold(self.scoring_panel.effective_threshold())
 
@@ -363,6 +364,10 @@ class MainWindow(QMainWindow):
         self._update_buttons()
         return True
 
+    def _hide_enroll_feedback(self) -> None:
+        self.enroll_progress.hide()
+        self.enroll_feedback.hide()
+
     def start_authentication(self) -> bool:
         """Authenticate the chosen input device live."""
         if not self.input_panel.available:
@@ -376,8 +381,7 @@ class MainWindow(QMainWindow):
         self.settings.set("input_device", self.input_panel.device_name())
         started = self._start("authenticate", functools.partial(_make_mic_source, device), _run_job)
         if started:
-            self.enroll_progress.hide()
-            self.enroll_feedback.hide()
+            self._hide_enroll_feedback()
             self.banner.set_listening()
             self.statusBar().showMessage(f"listening on {self.input_panel.device_name()}")
         return started
@@ -387,8 +391,7 @@ class MainWindow(QMainWindow):
         make = functools.partial(_make_file_source, [str(path)], self.file_realtime)
         started = self._start("authenticate", make, _run_job)
         if started:
-            self.enroll_progress.hide()
-            self.enroll_feedback.hide()
+            self._hide_enroll_feedback()
             self.banner.set_listening(f"Authenticating {Path(path).name}")
             self.statusBar().showMessage(f"authenticating {path}")
         return started
@@ -544,11 +547,9 @@ class MainWindow(QMainWindow):
         return dialog
 
     def choose_file_to_authenticate(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Authenticate a recording", "", audio_file_filter()
-        )
-        if path:
-            self.start_file_authentication(path)
+        paths = choose_audio_files(self, "Authenticate a recording", many=False)
+        if paths:
+            self.start_file_authentication(paths[0])
 
     def open_settings_dialog(self) -> Any:
         from .settings_dialog import SettingsDialog
@@ -625,12 +626,3 @@ class MainWindow(QMainWindow):
                 dialog.shutdown()
         self.settings.sync()
         super().closeEvent(event)
-
-
-def _head_threshold(encoder: Any, head: str) -> float:
-    """The calibrated probability threshold of a trained head (as the pipeline reads it), else 0.5."""
-    table = (getattr(encoder, "calibration", None) or {}).get("head_thresholds") or {}
-    value = table.get(head) if isinstance(table, dict) else None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    return 0.5

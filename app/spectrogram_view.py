@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, QTimer
+from PySide6.QtCore import QRectF
 from PySide6.QtWidgets import QWidget
 
 from voxgate.core.config import FeatureConfig
 from voxgate.core.events import SpectrogramEvent
+
+from .redraw_timer import start_redraw_timer
 
 LEVELS_DB = (-80.0, 0.0)  # fixed colour levels: no per-frame autoscaling
 TICK_HZ = (250, 500, 1000, 2000, 4000, 8000)
@@ -74,10 +76,7 @@ class SpectrogramView(pg.PlotWidget):
         self.colorbar.axis.setLabel("dB")
         self.redraw(force=True)
 
-        self._timer = QTimer(self)
-        self._timer.setInterval(int(1000 / min(fps, 30.0)))
-        self._timer.timeout.connect(self.redraw)
-        self._timer.start()
+        self._timer = start_redraw_timer(self, fps, self.redraw)
 
     def _alloc(self, n_mels: int) -> None:
         self.n_mels = n_mels

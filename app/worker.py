@@ -50,31 +50,24 @@ class PipelineWorker(QObject):
         self._job = job
         self._stop = threading.Event()
         self.source: Any = None
-        self.n_events = 0
+        self._signals = {  # event type -> the signal that carries it to the GUI thread
+            SpectrogramEvent: self.spectrogram,
+            LevelEvent: self.level,
+            ScoreEvent: self.score,
+            DecisionEvent: self.decision,
+            EnrollProgressEvent: self.enroll_progress,
+            StatusEvent: self.status,
+        }
 
     def stop(self) -> None:
         """Ask the generator to end (thread-safe, idempotent)."""
         self._stop.set()
         self.pipeline.stop()
 
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
-
     def _emit(self, event: object) -> None:
-        self.n_events += 1
-        if isinstance(event, SpectrogramEvent):
-            self.spectrogram.emit(event)
-        elif isinstance(event, LevelEvent):
-            self.level.emit(event)
-        elif isinstance(event, ScoreEvent):
-            self.score.emit(event)
-        elif isinstance(event, DecisionEvent):
-            self.decision.emit(event)
-        elif isinstance(event, EnrollProgressEvent):
-            self.enroll_progress.emit(event)
-        elif isinstance(event, StatusEvent):
-            self.status.emit(event)
+        signal = self._signals.get(type(event))
+        if signal is not None:
+            signal.emit(event)
         elif hasattr(event, "profile"):  # EnrolledEvent
             self.enrolled.emit(event.profile)
 
@@ -123,10 +116,6 @@ class WorkerHandle:
 
     def start(self) -> None:
         self.thread.start()
-
-    @property
-    def running(self) -> bool:
-        return self.thread.isRunning()
 
     def stop(self) -> None:
         self.worker.stop()

@@ -153,20 +153,23 @@ class Enroller:
             emb = self.encoder.embed(window[None, :])[0] if embedding is None else embedding
             emb = np.asarray(emb, dtype=np.float32)
             emb = emb / max(float(np.linalg.norm(emb)), 1e-12)
-            if self._inconsistent(emb):
+            cos = (
+                None if self._sum is None else float(emb @ (self._sum / np.linalg.norm(self._sum)))
+            )
+            if self._inconsistent(cos):
                 self.n_inconsistent += 1
                 feedback.append(FEEDBACK_INCONSISTENT)
             else:
-                self._keep(start, window, speech_ratio, emb, level)
+                self._keep(start, window, speech_ratio, emb, level, cos)
                 self._last_speech_end = end
         if (end - self._last_speech_end) / self.sample_rate > self.no_speech_s:
             feedback.append(FEEDBACK_NO_SPEECH)
         return self.progress(tuple(feedback))
 
-    def _inconsistent(self, emb: np.ndarray) -> bool:
-        if self._sum is None or len(self.embeddings) < 3:
+    def _inconsistent(self, cos: float | None) -> bool:
+        """cos: the window's cosine to the running profile (None before the first kept one)."""
+        if cos is None or len(self.embeddings) < 3:
             return False
-        cos = float(emb @ (self._sum / np.linalg.norm(self._sum)))
         if cos < self.inconsistent_floor:
             return True
         if len(self._cosines) >= 5:
@@ -175,10 +178,16 @@ class Enroller:
         return False
 
     def _keep(
-        self, start: int, window: np.ndarray, ratio: float, emb: np.ndarray, level: float
+        self,
+        start: int,
+        window: np.ndarray,
+        ratio: float,
+        emb: np.ndarray,
+        level: float,
+        cos: float | None,
     ) -> None:
-        if self._sum is not None:
-            self._cosines.append(float(emb @ (self._sum / np.linalg.norm(self._sum))))
+        if cos is not None:
+            self._cosines.append(cos)
         self._sum = emb.astype(np.float64) if self._sum is None else self._sum + emb
         self.embeddings.append(emb)
         self.levels_dbfs.append(level)

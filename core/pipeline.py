@@ -94,7 +94,7 @@ class _Frontend:
     """Per-stream state before the model: ring buffer, streaming VAD, windower, display.
 
     ``push(block)`` returns the windows the block completed as (start sample, float32
-    (window,), speech ratio); ``display(t_s)`` returns Level/Spectrogram events for the audio
+    (window,), speech ratio); ``display()`` returns Level/Spectrogram events for the audio
     that arrived since the last display update (every ``display_hop_s``).
     """
 
@@ -232,33 +232,28 @@ class _Scorer:
         passes = self.cfg.mc_passes
         if self.head is not None:
             res = self.encoder.score(waves, self.head, mc_passes=passes)
+            labels = list(res.labels)
             if self.head == "authentication":
-                labels = list(res.labels)
                 col = labels.index("authorized") if "authorized" in labels else len(labels) - 1
-                return [
-                    (
-                        {"authorized": float(res.mean[i, col])},
-                        {"authorized": float(res.std[i, col])},
-                    )
-                    for i in range(len(waves))
-                ]
-            return [
-                (
-                    {lab: float(res.mean[i, j]) for j, lab in enumerate(res.labels)},
-                    {lab: float(res.std[i, j]) for j, lab in enumerate(res.labels)},
-                )
-                for i in range(len(waves))
-            ]
+                return _per_window(res.mean, res.std, [(col, "authorized")])
+            return _per_window(res.mean, res.std, list(enumerate(labels)))
         if self.bank is None:
             return [({}, {}) for _ in range(len(waves))]
         mean, std = self.encoder.verify(waves, self.bank, mc_passes=passes)
-        return [
-            (
-                {n: float(mean[i, k]) for k, n in enumerate(self.names)},
-                {n: float(std[i, k]) for k, n in enumerate(self.names)},
-            )
-            for i in range(len(waves))
-        ]
+        return _per_window(mean, std, list(enumerate(self.names)))
+
+
+def _per_window(
+    mean: Any, std: Any, columns: list[tuple[int, str]]
+) -> list[tuple[dict[str, float], dict[str, float]]]:
+    """Per row i of (B, C) ``mean`` / ``std``: ({name: mean[i, j]}, {name: std[i, j]})."""
+    return [
+        (
+            {name: float(mean[i, j]) for j, name in columns},
+            {name: float(std[i, j]) for j, name in columns},
+        )
+        for i in range(len(mean))
+    ]
 
 
 def _valid(x: Any) -> bool:
@@ -280,6 +275,13 @@ def _head_threshold(encoder: Any, head: str, override: float | None) -> float:
     table = (getattr(encoder, "calibration", None) or {}).get("head_thresholds") or {}
     thr = table.get(head) if isinstance(table, dict) else None
     return float(thr) if _valid(thr) else DEFAULT_HEAD_THRESHOLD
+
+
+def default_threshold(encoder: Any, mode: str) -> float:
+    """The threshold a pipeline in ``mode`` uses when config.threshold is None."""
+    if mode.startswith("head-"):
+        return _head_threshold(encoder, mode[len("head-") :], None)
+    return _cosine_threshold(encoder, None)
 
 
 class Pipeline:

@@ -324,11 +324,10 @@ class MicrophoneSource(AudioSource):
     def read(self, timeout_s: float = 0.1) -> np.ndarray | None:
         """Next block, float32 (n,) at 16 kHz, or None when none arrived within ``timeout_s``."""
         try:
-            block = (
-                self._queue.get(timeout=max(0.0, timeout_s))
-                if timeout_s > 0
-                else (self._queue.get_nowait())
-            )
+            if timeout_s > 0:
+                block = self._queue.get(timeout=timeout_s)
+            else:
+                block = self._queue.get_nowait()
         except queue.Empty:
             if self._running:
                 self._check_alive()
@@ -344,20 +343,15 @@ class MicrophoneSource(AudioSource):
         try:
             active = stream is None or bool(stream.active)
         except Exception as exc:  # PortAudioError
-            self._fail()
+            self.stop()
             raise DeviceLostError(f"{self.name!r} failed: {exc}") from exc
         if not active:
-            self._fail()
+            self.stop()
             raise DeviceLostError(f"{self.name!r} stopped delivering audio (device unplugged?)")
         silent_s = self._clock() - self._last_block_t
         if silent_s > self.lost_after_s:
-            self._fail()
+            self.stop()
             raise DeviceLostError(f"no audio from {self.name!r} for {silent_s:.1f} s")
-
-    def _fail(self) -> None:
-        self._running = False
-        _close_quietly(self._stream)
-        self._stream = None
 
     @property
     def running(self) -> bool:
