@@ -91,17 +91,23 @@ def _enroll(encoder: object, store: object, specs: list[str]) -> None:
 
 
 def _gui(args: argparse.Namespace) -> int:
+    import os
+
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
     from voxgate.core.profiles import ProfileStore
 
     from .main_window import MainWindow
+    from .platform_check import check_platform
     from .settings import Settings
     from .theme import apply_theme
 
     size = _parse_size(args.size)
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app = QApplication.instance()
+    if app is None:
+        check_platform(os.environ)  # before Qt, which would abort without a usable plugin
+        app = QApplication(sys.argv[:1])
     app.setOrganizationName("voxgate")
     app.setApplicationName("voxgate")
     apply_theme(app)
