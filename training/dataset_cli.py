@@ -47,6 +47,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument("--compression", choices=("lzf", "gzip", "none"), default="lzf")
     b.add_argument("--json", action="store_true", help="print the summary as JSON")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    b.add_argument(
+        "--progress",
+        choices=("bar", "json", "none"),
+        default="bar",
+        help="bar: a progress bar on stderr when it is a terminal (default); json: one JSON "
+        "object per line on stdout, {stage, done, total} per file; none: neither",
+    )
     b.set_defaults(func=_build)
 
     i = sub.add_parser("info", help="summarise and validate a dataset file")
@@ -90,9 +97,18 @@ def _build(args: argparse.Namespace) -> int:
         max_seconds_per_speaker=args.max_seconds_per_speaker,
         compression=None if args.compression == "none" else args.compression,
     )
+    on_file = None
+    if args.progress == "json":
+        from .progress import json_lines
+
+        report = json_lines()
+
+        def on_file(done: int, total: int) -> None:
+            report({"stage": "files", "done": done, "total": total})
+
     summary = build_dataset(
         args.sources, args.out, parse_id_list(args.authorized), config,
-        workers=args.workers, progress=not args.quiet,
+        workers=args.workers, progress=args.progress == "bar" and not args.quiet, on_file=on_file,
     )  # fmt: skip
     if args.json:
         print(json.dumps(summary.to_dict(), indent=2))

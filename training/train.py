@@ -58,6 +58,7 @@ from voxgate.core.metrics import classification_report
 from voxgate.core.model import ModelConfig, SpeakerNet
 
 from .config import TrainConfig, save_train_config
+from .progress import Report, StepReporter, epoch_record
 
 log = logging.getLogger(__name__)
 
@@ -348,9 +349,9 @@ def train_one_epoch(
                 writer.add_scalar(head_tag("batch/acc", h.name, n_heads > 1), c.item() / b, step)
             writer.add_scalar("batch/lr", optimizer.param_groups[0]["lr"], step)
         if bar is not None:
-            bar.update(1)
             if steps % 10 == 1:
                 bar.set_postfix(loss=f"{loss.item():.3f}")
+            bar.update(1)
     if torch.distributed.is_initialized():
         torch.distributed.all_reduce(sums)
     s = sums.tolist()
@@ -649,18 +650,21 @@ def run_training(
     resume: bool = False,
     init_from: str | Path | None = None,
     progress: bool = False,
+    on_progress: Report | None = None,
 ) -> TrainResult:
     """Train ``cfg.mode`` on the HDF5 dataset at ``data_path``, writing into ``run_dir``.
 
     Works alone or under torchrun (DDP; rank 0 validates, logs and writes files).
     A KeyboardInterrupt saves last_model.pt + train_state.pt and returns with
     ``interrupted=True``. Raises ConfigError, DatasetError, CheckpointError.
+    ``on_progress``: called on rank 0 with the records of :mod:`.progress` (train steps,
+    epoch summaries, calibration).
     """
     data_path, run_dir = Path(data_path), Path(run_dir)
     init_from = None if init_from is None else Path(init_from)
     dist = _init_distributed(cfg.device)
     try:
-        return _run(data_path, run_dir, cfg, dist, resume, init_from, progress)
+        return _run(data_path, run_dir, cfg, dist, resume, init_from, progress, on_progress)
     finally:
         if dist.enabled and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
@@ -703,6 +707,7 @@ class _Session:
     val_loader: DataLoader | None
     tracker: _Tracker
     progress: bool = False
+    on_progress: Report | None = None
     writer: Any = None
 
     @property
@@ -770,6 +775,10 @@ class _Session:
         show = self.progress and self.dist.main
         desc = f"epoch {t.epoch + 1}/{cfg.epochs}"
         with tqdm(total=n_steps, desc=desc, file=sys.stderr, disable=not show, leave=False) as bar:
+            if self.on_progress is not None and self.dist.main:
+                bar = StepReporter(
+                    bar, self.on_progress, epoch=t.epoch + 1, epochs=cfg.epochs, total=n_steps
+                )
             stats, t.step = train_one_epoch(
                 self.module, self.train_loader, self.heads, self.optimizer, self.scaler, self.ctx,
                 cfg, self.device, step=t.step, writer=self.writer, bar=bar,
@@ -800,6 +809,8 @@ class _Session:
             t.bad_epochs += 1
         _log_epoch(self.writer, rec)
         log.info(_summary_line(rec, cfg.epochs, improved))
+        if self.on_progress is not None:
+            self.on_progress(epoch_record(rec, cfg.epochs))
         self.save_last_and_state()
         if cfg.patience and t.bad_epochs >= cfg.patience:
             log.info("early stopping: no better val macro-F1 for %d epochs", t.bad_epochs)
@@ -859,9 +870,10 @@ def _run(
     resume: bool,
     init_from: Path | None,
     progress: bool,
+    on_progress: Report | None = None,
 ) -> TrainResult:
     s, state = _setup(data_path, run_dir, cfg, dist, resume, init_from)
-    s.progress = progress
+    s.progress, s.on_progress = progress, on_progress
     if state is not None:
         s.load_state(state)
     if dist.rank:  # other dropout masks on other ranks
@@ -897,6 +909,8 @@ def _run(
     t, main = s.tracker, dist.main
     calibration = None
     if main and not interrupted and s.cfg.calibrate and s.best_path.is_file():
+        if on_progress is not None:
+            on_progress({"stage": "calibrate", "done": 0, "total": 1})
         calibration = _calibrate(s.best_path, data_path, s.cfg.target_far, s.device)
     return TrainResult(
         run_dir=run_dir,

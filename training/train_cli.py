@@ -42,7 +42,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="CKPT",
         help="start from this checkpoint's encoder weights",
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--progress",
+        choices=("bar", "json", "none"),
+        default="bar",
+        help="bar: a progress bar on stderr (default); json: one JSON object per line on stdout "
+        "(stage, done, total, epoch, epochs, loss, metrics); none: neither",
+    )
+    p.add_argument("--no-progress", action="store_true", help="same as --progress none")
     p.set_defaults(func=_train)
 
 
@@ -50,6 +57,7 @@ def _train(args: argparse.Namespace) -> int:
     from voxgate.core.errors import ConfigError
 
     from .config import load_train_config
+    from .progress import json_lines
     from .train import run_training
 
     base = None
@@ -67,7 +75,8 @@ def _train(args: argparse.Namespace) -> int:
         cfg,
         resume=args.resume,
         init_from=args.init_from,
-        progress=not args.no_progress,
+        progress=args.progress == "bar" and not args.no_progress,
+        on_progress=json_lines() if args.progress == "json" and not args.no_progress else None,
     )
     if rank == 0:
         _print_summary(result)
