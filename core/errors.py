@@ -35,8 +35,25 @@ class CorruptAudioError(AudioError):
     """The data is truncated or cannot be decoded."""
 
 
+class PartialAudioError(CorruptAudioError):
+    """Only the start of the file decodes (a cut-off or damaged file); ``seconds_read`` says
+    how much audio (in seconds) came out before the decoder failed."""
+
+    def __init__(self, path: str | Path | None, reason: str, seconds_read: float):
+        self.seconds_read = float(seconds_read)
+        super().__init__(path, reason)
+
+
 class UnsupportedFormatError(AudioError):
     """No decoder (soundfile, or ffmpeg when installed) reads this format."""
+
+
+class SampleRateError(AudioError):
+    """The file's sample rate is outside what voxgate accepts (8-192 kHz)."""
+
+
+class TooLongError(AudioError):
+    """The recording is longer than the configured limit (``max_duration_s``)."""
 
 
 class InvalidSamplesError(AudioError):
