@@ -15,7 +15,9 @@ from conftest import SR, tone, voiced, white_noise, write_wav
 from voxgate.core.audio import (
     AUDIO_EXTENSIONS,
     SAMPLE_RATE,
+    audio_duration_s,
     ffmpeg_available,
+    iter_audio,
     load_audio,
     normalize_wave,
     resample,
@@ -26,6 +28,9 @@ from voxgate.core.errors import (
     CorruptAudioError,
     EmptyAudioError,
     InvalidSamplesError,
+    PartialAudioError,
+    SampleRateError,
+    TooLongError,
     UnsupportedFormatError,
 )
 
@@ -168,15 +173,86 @@ def test_truncated_header(tmp_path: Path, name: str) -> None:
     _check(info.value, path, "cannot decode")
 
 
+@pytest.fixture(params=["with-ffmpeg", "without-ffmpeg"])
+def ffmpeg_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """Run a test with the real ffmpeg on PATH (skipped where it is not installed) and without."""
+    if request.param == "with-ffmpeg":
+        if not ffmpeg_available():
+            pytest.skip("ffmpeg is not installed (.ci/run installs it)")
+    else:
+        empty = tmp_path / "emptybin"
+        empty.mkdir()
+        monkeypatch.setenv("PATH", str(empty))
+        assert not ffmpeg_available()
+    return request.param
+
+
 @pytest.mark.parametrize("name", ["cut.wav", "cut.flac"])
-def test_truncated_data(tmp_path: Path, name: str) -> None:
+def test_truncated_data_is_partial_with_seconds_read(
+    tmp_path: Path, name: str, ffmpeg_mode: str
+) -> None:
+    """A file cut in half is refused, whichever decoder reads it, and says how much decoded
+    (the old ffmpeg fallback returned the first half silently)."""
     good = write_wav(tmp_path, "good" + Path(name).suffix, white_noise(2.0), SR)
     data = good.read_bytes()
     path = tmp_path / name
     path.write_bytes(data[: len(data) // 2])
-    with pytest.raises(CorruptAudioError) as info:
+    with pytest.raises(PartialAudioError) as info:
         load_audio(path)
-    assert info.value.path == str(path)
+    assert isinstance(info.value, CorruptAudioError) and info.value.path == str(path)
+    assert 0.2 < info.value.seconds_read < 1.2
+    assert f"{info.value.seconds_read:.2f} s" in info.value.reason
+    with pytest.raises(PartialAudioError):
+        list(iter_audio(path, block_s=0.1))
+
+
+def test_intact_flac_streams_identically(tmp_path: Path, ffmpeg_mode: str) -> None:
+    x = white_noise(3.0)
+    path = write_wav(tmp_path, "ok.flac", x, SR)
+    np.testing.assert_allclose(load_audio(path), x, atol=1e-4)
+    assert np.concatenate(list(iter_audio(path, block_s=0.25))).size == x.size
+
+
+@pytest.mark.parametrize("rate", [1, 4000, 7999, 192001, 384000])
+def test_sample_rate_outside_8_to_192_khz_is_refused(tmp_path: Path, rate: int) -> None:
+    """A 32 kB WAV whose header claims 1 Hz once asked for 4.4 h of audio at 16 kHz."""
+    path = write_wav(tmp_path, "r.wav", np.zeros(16000, np.float32), SR)
+    data = bytearray(path.read_bytes())
+    data[24:28] = rate.to_bytes(4, "little")  # fmt chunk: sample rate
+    data[28:32] = (2 * rate).to_bytes(4, "little")  # byte rate (16-bit mono)
+    path.write_bytes(bytes(data))
+    with pytest.raises(SampleRateError) as info:
+        load_audio(path)
+    _check(info.value, path, f"{rate} hz", "8000-192000")
+    with pytest.raises(SampleRateError):
+        iter_audio(path)  # refused before any decoding
+
+
+def test_length_limit(tmp_path: Path) -> None:
+    path = write_wav(tmp_path, "long.wav", white_noise(3.0), SR)
+    with pytest.raises(TooLongError) as info:
+        load_audio(path, max_duration_s=2.0)
+    _check(info.value, path, "3 s long", "limit of 2 s")
+    with pytest.raises(TooLongError):
+        iter_audio(path, max_duration_s=2.5)
+    assert load_audio(path, max_duration_s=3.5).size == 3 * SR
+    assert audio_duration_s(path) == pytest.approx(3.0)
+    with pytest.raises(ValueError):
+        load_audio(path, max_duration_s=0)
+
+
+def test_iter_audio_blocks_match_load_audio_48k_stereo(tmp_path: Path) -> None:
+    left, right = tone(700.0, 5.0, sr=48000, amp=0.6), white_noise(5.0, sr=48000, amp=0.2)
+    path = write_wav(tmp_path, "st48.wav", np.stack([left, right], axis=1), 48000)
+    blocks = list(iter_audio(path, block_s=0.5))
+    assert all(b.dtype == np.float32 and b.ndim == 1 for b in blocks)
+    assert max(b.size for b in blocks) <= 0.6 * SR  # one block at a time, at 16 kHz
+    streamed = np.concatenate(blocks)
+    whole = resample((left + right) / 2, 48000, SR)
+    assert abs(streamed.size - whole.size) <= 1 and abs(streamed.size - 5 * SR) <= 1
+    mid = slice(SR, 4 * SR)  # away from the edges, streaming and one-shot soxr agree
+    np.testing.assert_allclose(streamed[mid], whole[mid], atol=1e-3)
+    np.testing.assert_array_equal(load_audio(path), streamed)
 
 
 @pytest.mark.parametrize("name", ["garbage.wav", "garbage.flac", "garbage.mp3", "garbage.opus"])
@@ -233,6 +309,9 @@ if src.endswith("empty.m4a"):
     sys.exit(0)
 t = np.arange(sr // 2) / sr
 sys.stdout.buffer.write((0.25 * np.sin(2 * np.pi * 440 * t)).astype("<f4").tobytes())
+if src.endswith("cut.m4a"):
+    sys.stderr.write("[aac @ 0x1] decode_frame() failed\\n")
+    sys.exit(1)
 """
 
 
@@ -245,6 +324,21 @@ def fake_ffmpeg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     exe.chmod(0o755)
     monkeypatch.setenv("PATH", str(bindir) + os.pathsep + os.environ.get("PATH", ""))
     assert ffmpeg_available()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="shebang script stands in for ffmpeg")
+def test_ffmpeg_partial_decode_and_early_close(tmp_path: Path, fake_ffmpeg: None) -> None:
+    cut = tmp_path / "cut.m4a"
+    cut.write_bytes(b"xx")
+    with pytest.raises(PartialAudioError, match="decode_frame") as info:
+        load_audio(cut)  # the fake writes 0.5 s, then fails like ffmpeg -xerror does
+    assert info.value.seconds_read == pytest.approx(0.5)
+    ok = tmp_path / "voice.m4a"
+    ok.write_bytes(b"nonzero")
+    it = iter_audio(ok, block_s=0.1)
+    first = next(it)
+    assert first.size == 1600
+    it.close()  # stops (and reaps) the ffmpeg process without reading the rest
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="shebang script stands in for ffmpeg")
