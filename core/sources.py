@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import queue
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,6 +109,10 @@ class AudioSource:
 class FileSource(AudioSource):
     """Plays a recording (any format ``load_audio`` reads) or a float32 array as blocks.
 
+    A file is decoded block by block while it plays (``iter_audio``), so memory does not grow
+    with its length; a damaged file raises its AudioError from ``read`` once the readable
+    part has played (PartialAudioError says how many seconds). The file is checked (exists,
+    header, sample rate, ``max_duration_s``) when the source is made.
     realtime=True paces blocks like a microphone: block i becomes readable at
     start + (i + 1) * block_s on a monotonic clock (deadlines, so no drift accumulates);
     realtime=False delivers them as fast as they are read. ``start()`` rewinds.
@@ -124,9 +128,12 @@ class FileSource(AudioSource):
         name: str | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        max_duration_s: float | None = None,
     ):
         if block_s <= 0:
             raise ValueError(f"block_s must be > 0, got {block_s}")
+        self.path: Path | None = None
+        self.wave: np.ndarray | None = None
         if isinstance(path_or_wave, np.ndarray):
             wave = np.asarray(path_or_wave, dtype=np.float32)
             if wave.ndim != 1:
@@ -135,31 +142,83 @@ class FileSource(AudioSource):
                 from .audio import resample
 
                 wave = resample(wave, sample_rate, PIPELINE_RATE)
+            self.wave = np.ascontiguousarray(wave, dtype=np.float32)
             self.name = name or "array"
         else:
-            from .audio import load_audio
-
-            wave = load_audio(path_or_wave, PIPELINE_RATE)
-            self.name = name or Path(path_or_wave).name
-        self.wave = np.ascontiguousarray(wave, dtype=np.float32)
+            self.path = Path(path_or_wave)
+            self.name = name or self.path.name
+        self.max_duration_s = max_duration_s
         self.sample_rate = PIPELINE_RATE
         self.realtime = bool(realtime)
         self.block_samples = max(1, int(round(block_s * PIPELINE_RATE)))
         self.block_s = self.block_samples / PIPELINE_RATE
         self._clock = clock
         self._sleep = sleep
-        self._pos = 0
+        self._decoded: Iterator[np.ndarray] | None = None
+        self._pending = np.zeros(0, np.float32)
+        self._exhausted = False
         self._blocks = 0
         self._t0 = 0.0
         self._running = False
         self._stopped = False
+        self._rewind()  # a file is checked now, so a bad one fails before the pipeline starts
 
     @property
-    def duration_s(self) -> float:
-        return self.wave.size / PIPELINE_RATE
+    def duration_s(self) -> float | None:
+        """Length in seconds (None for a file whose header does not tell, e.g. via ffmpeg)."""
+        if self.wave is not None:
+            return self.wave.size / PIPELINE_RATE
+        from .audio import audio_duration_s
+
+        return audio_duration_s(self.path)  # type: ignore[arg-type]
+
+    def _rewind(self) -> None:
+        self._close_decoder()
+        self._exhausted = False
+        if self.wave is not None:
+            self._pending = self.wave
+            self._exhausted = True
+            return
+        from .audio import iter_audio
+
+        self._pending = np.zeros(0, np.float32)
+        self._decoded = iter_audio(
+            self.path,  # type: ignore[arg-type]
+            PIPELINE_RATE,
+            block_s=max(self.block_s, 0.25),
+            max_duration_s=self.max_duration_s,
+        )
+
+    def _close_decoder(self) -> None:
+        if self._decoded is not None:
+            close = getattr(self._decoded, "close", None)
+            self._decoded = None
+            if close is not None:
+                close()
+
+    def _fill(self) -> None:
+        """Decode until a whole block is pending or the file ends; decode errors propagate."""
+        parts = [self._pending]
+        have = self._pending.size
+        while have < self.block_samples and not self._exhausted:
+            try:
+                b = next(self._decoded)  # type: ignore[arg-type]
+            except StopIteration:
+                self._exhausted = True
+                self._decoded = None
+                break
+            except BaseException:
+                self._exhausted = True
+                self._pending = np.zeros(0, np.float32)
+                self._close_decoder()
+                raise
+            parts.append(b)
+            have += b.size
+        self._pending = parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def start(self) -> None:
-        self._pos = 0
+        if self._blocks or self._pending.size == 0 and self._exhausted:
+            self._rewind()
         self._blocks = 0
         self._t0 = self._clock()
         self._running = True
@@ -167,8 +226,9 @@ class FileSource(AudioSource):
 
     def read(self, timeout_s: float = 0.1) -> np.ndarray | None:
         """The next block (n,) float32 (the last one may be shorter), or None when it is not
-        due yet (realtime) or the file is finished."""
-        if not self._running or self._pos >= self.wave.size:
+        due yet (realtime) or the file is finished. Raises the file's AudioError if decoding
+        fails part-way."""
+        if not self._running or self.finished:
             return None
         if self.realtime:
             due = self._t0 + (self._blocks + 1) * self.block_s
@@ -178,18 +238,22 @@ class FileSource(AudioSource):
                     self._sleep(max(0.0, timeout_s))
                     return None
                 self._sleep(wait)
-        block = self.wave[self._pos : self._pos + self.block_samples].copy()
-        self._pos += block.size
+        self._fill()
+        if self._pending.size == 0:
+            return None
+        block = self._pending[: self.block_samples].copy()
+        self._pending = self._pending[block.size :]
         self._blocks += 1
         return block
 
     @property
     def finished(self) -> bool:
-        return self._stopped or self._pos >= self.wave.size
+        return self._stopped or (self._exhausted and self._pending.size == 0)
 
     def stop(self) -> None:
         self._running = False
         self._stopped = True
+        self._close_decoder()
 
     def stats(self) -> dict[str, int]:
         return {"blocks": self._blocks, "overflows": 0, "drops": 0}

@@ -9,11 +9,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import skip_unless_portaudio_missing, tone, write_wav
+from conftest import skip_unless_portaudio_missing, tone, white_noise, write_wav
+from voxgate.core.audio import load_audio
 from voxgate.core.errors import (
+    AudioFileNotFoundError,
     DeviceLostError,
     NoInputDeviceError,
+    PartialAudioError,
     PortAudioMissingError,
+    TooLongError,
 )
 from voxgate.core.sources import FileSource, MicrophoneSource, list_input_devices
 
@@ -57,9 +61,50 @@ def test_file_source_path_and_resampled_array(tmp_path) -> None:
     path = write_wav(tmp_path, "t.wav", tone(seconds=0.5, sr=8000), sr=8000)
     src = FileSource(path)
     assert src.name == "t.wav" and src.sample_rate == 16000
-    assert src.wave.size == 8000 and src.duration_s == pytest.approx(0.5)
+    assert src.wave is None and src.duration_s == pytest.approx(0.5)  # streamed, not loaded
+    src.start()
+    assert sum(b.size for b in drain(src)) == 8000
     arr = FileSource(tone(seconds=0.5, sr=48000), sample_rate=48000)
-    assert arr.wave.size == 8000
+    assert arr.wave.size == 8000 and arr.duration_s == pytest.approx(0.5)
+
+
+def test_file_source_streams_a_file_in_exact_blocks_and_rewinds(tmp_path) -> None:
+    x = white_noise(2.0, sr=48000, amp=0.3)
+    path = write_wav(tmp_path, "n48.wav", np.stack([x, -0.5 * x], axis=1), sr=48000)
+    expected = load_audio(path)
+    src = FileSource(path, block_s=0.032)
+    src.start()
+    blocks = drain(src)
+    assert {b.size for b in blocks[:-1]} == {512} and 0 < blocks[-1].size <= 512
+    np.testing.assert_array_equal(np.concatenate(blocks), expected)
+    assert src._pending.size == 0  # nothing held back once finished
+    src.start()  # rewinds: the file is decoded again from its start
+    np.testing.assert_array_equal(src.read(0.1), expected[:512])
+    src.stop()
+    assert src.finished and src.read(0.1) is None and src._decoded is None
+
+
+def test_file_source_checks_the_file_when_made(tmp_path) -> None:
+    with pytest.raises(AudioFileNotFoundError):
+        FileSource(tmp_path / "missing.wav")
+    path = write_wav(tmp_path, "long.wav", tone(seconds=2.0), sr=16000)
+    with pytest.raises(TooLongError):
+        FileSource(path, max_duration_s=1.0)
+
+
+def test_file_source_truncated_file_fails_after_the_readable_part(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no ffmpeg: soundfile's own error path
+    good = write_wav(tmp_path, "good.flac", white_noise(2.0), sr=16000)
+    cut = tmp_path / "cut.flac"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    src = FileSource(cut)
+    src.start()
+    got = 0
+    with pytest.raises(PartialAudioError) as info:
+        while not src.finished:
+            got += src.read(0.1).size
+    assert 0 < got <= info.value.seconds_read * 16000  # blocks before the damage did play
+    assert src.finished  # a failed decoder does not leave the source half-open
 
 
 def test_file_source_realtime_uses_deadlines() -> None:
