@@ -7,7 +7,10 @@ The microphone's PortAudio callback only copies the block into a bounded queue.
 from __future__ import annotations
 
 import queue
+import re
+import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +26,8 @@ __all__ = [
     "MicrophoneSource",
     "InputDevice",
     "list_input_devices",
+    "rescan_devices",
+    "device_error_sentence",
     "import_sounddevice",
     "PORTAUDIO_HINT",
 ]
@@ -54,10 +59,73 @@ class InputDevice:
     is_default: bool
 
 
-def list_input_devices() -> list[InputDevice]:
-    """All devices with at least one input channel. Raises PortAudioMissingError."""
+def list_input_devices(rescan: bool = False) -> list[InputDevice]:
+    """All devices with at least one input channel. Raises PortAudioMissingError.
+
+    PortAudio enumerates devices once, when it is initialised: ``rescan`` re-initialises it
+    first (see :func:`rescan_devices`) so that plugged and unplugged devices show up."""
     sd = import_sounddevice()
+    if rescan:
+        rescan_devices(sd)
     return _input_devices(sd)
+
+
+# PortAudio is process-global: it may only be re-initialised while no stream is open.
+# The sources holding an open stream (weak: a source dropped without stop() no longer counts).
+_streams_lock = threading.Lock()
+_open_sources: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _stream_opened(source: Any, is_open: bool) -> None:
+    with _streams_lock:
+        if is_open:
+            _open_sources.add(source)
+        else:
+            _open_sources.discard(source)
+
+
+def open_stream_count() -> int:
+    """How many MicrophoneSource streams are open in this process."""
+    return sum(1 for s in list(_open_sources) if getattr(s, "_stream", None) is not None)
+
+
+def rescan_devices(sd: Any | None = None) -> bool:
+    """Re-initialise PortAudio so that its device list is current; True if it did.
+
+    Skipped (False) while a stream is open: terminating PortAudio would close it."""
+    sd = sd or import_sounddevice()
+    with _streams_lock:
+        if any(getattr(s, "_stream", None) is not None for s in list(_open_sources)):
+            return False
+        try:
+            sd._terminate()
+            sd._initialize()
+        except Exception as exc:  # PortAudioError: the host API failed to start again
+            raise NoInputDeviceError(
+                f"cannot look for audio devices: {device_error_sentence(exc)}"
+            ) from exc
+    return True
+
+
+# PortAudio error codes -> what they mean to someone at the microphone
+_PA_CODE = re.compile(r"\s*\[PaErrorCode (-?\d+)\]")
+_PA_SENTENCES = {
+    -9996: "the device is no longer available (unplugged?)",  # paInvalidDevice
+    -9993: "the device is no longer available (unplugged?)",  # paBadIODeviceCombination
+    -9985: "the device is busy or no longer available",  # paDeviceUnavailable
+    -9997: "the device does not support this sample rate",  # paInvalidSampleRate
+    -9998: "the device does not have enough input channels",  # paInvalidChannelCount
+    -9999: "the sound system reported an error (unplugged?)",  # paUnanticipatedHostError
+}
+
+
+def device_error_sentence(exc: BaseException) -> str:
+    """A plain sentence for a PortAudio error: never a PaErrorCode."""
+    text = str(exc)
+    m = _PA_CODE.search(text)
+    if m and int(m.group(1)) in _PA_SENTENCES:
+        return _PA_SENTENCES[int(m.group(1))]
+    return _PA_CODE.sub("", text).strip() or type(exc).__name__
 
 
 def _input_devices(sd: Any) -> list[InputDevice]:
@@ -267,8 +335,10 @@ class MicrophoneSource(AudioSource):
     and blocks are resampled to 16 kHz (soxr, streaming) in ``read`` on the pipeline thread.
     The callback copies each block into a bounded queue (``queue_blocks``); when it is full
     the block is dropped and counted. ``read`` raises DeviceLostError when the stream stops
-    by itself, PortAudio fails, or no block arrives for ``lost_after_s`` while running.
-    Restartable: ``stop(); start()``.
+    by itself, PortAudio fails, or no block arrives for ``lost_after_s`` while running
+    (``first_block_s`` for the first block: an idle PulseAudio source takes ~2 s to wake).
+    ``start`` re-reads PortAudio's device list when no other stream is open, so a device
+    plugged in after start-up is found. Restartable: ``stop(); start()``.
     """
 
     def __init__(
@@ -279,6 +349,7 @@ class MicrophoneSource(AudioSource):
         block_s: float = 0.032,
         queue_blocks: int = 64,
         lost_after_s: float = 2.0,
+        first_block_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ):
         if queue_blocks < 1 or block_s <= 0:
@@ -289,6 +360,7 @@ class MicrophoneSource(AudioSource):
         self.block_s = float(block_s)
         self.queue_blocks = int(queue_blocks)
         self.lost_after_s = float(lost_after_s)
+        self.first_block_s = float(first_block_s)
         self._clock = clock
         self.name = "default microphone" if device is None else str(device)
         self.stream_rate = self.requested_rate
@@ -322,6 +394,7 @@ class MicrophoneSource(AudioSource):
     def _open_stream(self) -> Any:
         """Resolve the device, choose the rate and return an (unstarted) sd.InputStream."""
         sd = import_sounddevice()
+        rescan_devices(sd)  # a no-op while another stream is open
         index = self._resolve_device(sd)
         try:
             sd.check_input_settings(
@@ -341,7 +414,10 @@ class MicrophoneSource(AudioSource):
                 callback=self._callback,
             )
         except Exception as exc:  # sd.PortAudioError
-            raise DeviceLostError(f"cannot open {self.name!r}: {exc}") from exc
+            raise DeviceLostError(
+                f"cannot open {self.name!r}: {device_error_sentence(exc)}; "
+                "choose another input device or look for devices again"
+            ) from exc
 
     def _resolve_device(self, sd: Any) -> int:
         devices = _input_devices(sd)
@@ -352,9 +428,11 @@ class MicrophoneSource(AudioSource):
             chosen = next((d for d in devices if d.is_default), devices[0])
         elif isinstance(self.device, int) or str(self.device).isdigit():
             chosen = next((d for d in devices if d.index == int(self.device)), None)
-        else:
+        else:  # the exact name first (indices change when devices come and go), then a part
             needle = str(self.device).lower()
-            chosen = next((d for d in devices if needle in d.name.lower()), None)
+            chosen = next((d for d in devices if needle == d.name.lower()), None) or next(
+                (d for d in devices if needle in d.name.lower()), None
+            )
         if chosen is None:
             raise NoInputDeviceError(
                 f"no input device matches {self.device!r}; available input devices: {listing}"
@@ -369,6 +447,8 @@ class MicrophoneSource(AudioSource):
             return
         self._reset_counters()
         stream = self._open_stream()
+        self._stream = stream
+        _stream_opened(self, True)
         self._resampler = None
         if self.stream_rate != PIPELINE_RATE:
             import soxr
@@ -380,8 +460,11 @@ class MicrophoneSource(AudioSource):
             stream.start()
         except Exception as exc:
             _close_quietly(stream)
-            raise DeviceLostError(f"cannot start {self.name!r}: {exc}") from exc
-        self._stream = stream
+            self._stream = None
+            _stream_opened(self, False)
+            raise DeviceLostError(
+                f"cannot start {self.name!r}: {device_error_sentence(exc)}"
+            ) from exc
         self._last_block_t = self._clock()
         self._running = True
 
@@ -408,12 +491,12 @@ class MicrophoneSource(AudioSource):
             active = stream is None or bool(stream.active)
         except Exception as exc:  # PortAudioError
             self.stop()
-            raise DeviceLostError(f"{self.name!r} failed: {exc}") from exc
+            raise DeviceLostError(f"{self.name!r} failed: {device_error_sentence(exc)}") from exc
         if not active:
             self.stop()
             raise DeviceLostError(f"{self.name!r} stopped delivering audio (device unplugged?)")
         silent_s = self._clock() - self._last_block_t
-        if silent_s > self.lost_after_s:
+        if silent_s > (self.lost_after_s if self._blocks else self.first_block_s):
             self.stop()
             raise DeviceLostError(f"no audio from {self.name!r} for {silent_s:.1f} s")
 
@@ -427,10 +510,14 @@ class MicrophoneSource(AudioSource):
 
     def stop(self) -> None:
         self._running = False
-        _close_quietly(self._stream)
-        self._stream = None
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            _close_quietly(stream)
+            _stream_opened(self, False)
 
     def stats(self) -> dict[str, int]:
+        """Counters since the last start. A caller that prints them (the CLI's note) should do
+        so only when they change: compare with the previous dict."""
         return {"blocks": self._blocks, "overflows": self._overflows, "drops": self._drops}
 
 

@@ -201,6 +201,8 @@ def test_device_lost_after_two_seconds_without_blocks() -> None:
     clock = FakeClock()
     mic = StreamedMic(clock=clock)
     mic.start()
+    mic._callback(np.zeros((512, 1), np.float32), 512, None, None)
+    assert mic.read(0.0).size == 512  # after the first block, 2 s of silence is a loss
     assert mic.read(0.0) is None
     clock.t += 1.9
     assert mic.read(0.0) is None
