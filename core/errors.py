@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 
@@ -90,3 +91,39 @@ class CheckpointError(VoxgateError):
 
 class ProfileError(VoxgateError):
     """A voice profile is missing, corrupt, or made with another model."""
+
+
+class LockedOutError(ProfileError):
+    """Too many failed attempts: wait ``wait_s`` seconds, or unlock (``disabled``)."""
+
+    def __init__(self, message: str, *, wait_s: float = 0.0, disabled: bool = False):
+        super().__init__(message)
+        self.wait_s = float(wait_s)
+        self.disabled = bool(disabled)
+
+
+class InterruptedByUser(KeyboardInterrupt):
+    """SIGTERM turned into an interrupt, so it unwinds (and cleans up) exactly like Ctrl+C."""
+
+
+# HDF5 wraps the system error in its own text: "... name = 'x.h5', errno = 28, error message
+# = 'No space left on device' ...".
+_HDF5_ERRNO = re.compile(r"errno = (\d+), error message = '([^']*)'")
+_HDF5_NAME = re.compile(r"name = '([^']*)'")
+
+
+def os_error_message(exc: OSError) -> str:
+    """One line for an OSError: ``<file>: <reason>`` (HDF5's long form reduced to its errno's
+    text, e.g. "No space left on device"); no file part when the error names none."""
+    text = str(exc)
+    filename, reason = exc.filename, exc.strerror
+    m = _HDF5_ERRNO.search(text)
+    if m:
+        reason = m.group(2)
+        if filename is None and (n := _HDF5_NAME.search(text)):
+            filename = n.group(1)
+    if not reason:
+        reason = text.splitlines()[0] if text.strip() else type(exc).__name__
+    if exc.filename2 is not None:
+        return f"{filename} -> {exc.filename2}: {reason}"
+    return f"{filename}: {reason}" if filename is not None else reason

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import sys
+import threading
+import traceback
 
 from . import __version__
 
@@ -22,11 +25,18 @@ COMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .exitcodes import TABLE
+
     parser = argparse.ArgumentParser(
-        prog="voxgate", description="Real-time voice authentication and its training toolkit."
+        prog="voxgate",
+        description="Real-time voice authentication and its training toolkit.",
+        epilog=TABLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"voxgate {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="debug logging; tracebacks for errors"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:
@@ -39,8 +49,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM unwinds like Ctrl+C, so every ``finally`` and temp-file cleanup runs."""
+    from voxgate.core.errors import InterruptedByUser
+
+    raise InterruptedByUser(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
-    from voxgate.core.errors import VoxgateError
+    """Run one command; returns its exit code (see ``voxgate.exitcodes``). Every expected
+    failure (a VoxgateError or an OSError: unreadable file, full disk, read-only folder) is
+    one ``voxgate: error:`` line and exit 1; ``-v`` adds the traceback."""
+    from voxgate.core.errors import InterruptedByUser, VoxgateError, os_error_message
+
+    from .exitcodes import EXIT_USAGE
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -49,15 +71,34 @@ def main(argv: list[str] | None = None) -> int:
     )
     if not getattr(args, "func", None):
         parser.print_help()
-        return 2
+        return EXIT_USAGE
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(args.func(args) or 0)
     except VoxgateError as exc:
-        print(f"voxgate: error: {exc}", file=sys.stderr)
-        return 1
+        return _fail(str(exc), args.verbose)
+    except OSError as exc:
+        return _fail(os_error_message(exc), args.verbose)
+    except InterruptedByUser:
+        print("voxgate: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("voxgate: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _fail(message: str, verbose: bool) -> int:
+    from .exitcodes import EXIT_ERROR
+
+    if verbose:
+        traceback.print_exc()
+    print(f"voxgate: error: {message}", file=sys.stderr)
+    return EXIT_ERROR
 
 
 if __name__ == "__main__":
