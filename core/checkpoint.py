@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import json
 import math
 import os
 import tempfile
@@ -24,6 +25,9 @@ from .errors import CheckpointError, ConfigError
 from .model import ModelConfig, SpeakerNet
 
 __all__ = [
+    "checkpoint_fingerprint",
+    "check_config_bounds",
+    "CONFIG_BOUNDS",
     "SCHEMA_VERSION",
     "META_FIELDS",
     "save_checkpoint",
@@ -94,6 +98,80 @@ def model_fingerprint(model_or_state: nn.Module | Mapping[str, torch.Tensor]) ->
         h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
         h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()[:16]
+
+
+def checkpoint_fingerprint(
+    model_or_state: nn.Module | Mapping[str, torch.Tensor], meta: Mapping[str, Any]
+) -> str:
+    """What profiles are tied to: sha256 over the weights, the architecture and the decision
+    block (threshold, calibration) of a checkpoint; first 16 hex chars.
+
+    Editing the threshold or calibration of a checkpoint (``threshold: -1`` would accept
+    everyone) gives another fingerprint, so no existing profile matches it any more.
+    """
+    decision = {
+        "model_config": meta.get("model_config"),
+        "threshold": meta.get("threshold"),
+        "calibration": meta.get("calibration"),
+    }
+    text = json.dumps(to_plain(decision, json_safe=True), sort_keys=True, default=str)
+    h = hashlib.sha256(model_fingerprint(model_or_state).encode())
+    h.update(text.encode())
+    return h.hexdigest()[:16]
+
+
+# Architecture bounds checked before anything is allocated (a tampered config must not make
+# the loader reserve gigabytes): generous for any speaker model voxgate trains.
+CONFIG_BOUNDS = {
+    "n_mels": 512,
+    "channel": 2048,
+    "n_channels": 8,
+    "se_reduction": 1024,
+    "gru_hidden": 4096,
+    "gru_layers": 8,
+    "attention_dim": 4096,
+    "embed_dim": 4096,
+    "head_classes": 100_000,
+    "n_heads": 4,
+}
+
+
+def check_config_bounds(cfg: Mapping[str, Any]) -> None:
+    """ConfigError when a stored model_config asks for more than :data:`CONFIG_BOUNDS`."""
+    b = CONFIG_BOUNDS
+
+    def big(value: Any, limit: int) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and value > limit
+
+    for key in ("n_mels", "se_reduction", "gru_hidden", "gru_layers", "attention_dim", "embed_dim"):
+        if big(cfg.get(key), b[key]):
+            raise ConfigError(f"model_config.{key} = {cfg[key]} exceeds {b[key]}")
+    channels = cfg.get("channels") or []
+    if len(channels) > b["n_channels"] or any(big(c, b["channel"]) for c in channels):
+        raise ConfigError(f"model_config.channels {channels!r:.80} exceeds the bounds")
+    heads = cfg.get("heads") or []
+    if len(heads) > b["n_heads"] or any(
+        isinstance(h, (list, tuple)) and len(h) == 2 and big(h[1], b["head_classes"])
+        for h in heads
+    ):
+        raise ConfigError(f"model_config.heads {heads!r:.80} exceed {b['head_classes']} classes")
+
+
+def _check_shapes(path: Path, cfg: ModelConfig, state: Mapping[str, Any]) -> None:
+    """Compare the stored tensors with the shapes ``cfg`` implies, built on the meta device
+    (no memory), so a config that does not fit its weights is refused before allocation."""
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in SpeakerNet(cfg).state_dict().items()}
+    if not isinstance(state, Mapping):
+        raise CheckpointError(f"{path}: model_state is not a mapping of tensors")
+    for key, shape in expected.items():
+        t = state.get(key)
+        if not isinstance(t, torch.Tensor) or tuple(t.shape) != shape:
+            got = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+            raise CheckpointError(
+                f"{path}: weights do not match the stored model config ({key}: {got} "
+                f"stored, {shape} expected)"
+            )
 
 
 def to_plain(value: Any, *, json_safe: bool = False, where: str = "value") -> Any:
@@ -276,12 +354,15 @@ def load_checkpoint(
     path = Path(path)
     ckpt = read_checkpoint(path, map_location="cpu")
     try:
+        if isinstance(ckpt["model_config"], Mapping):
+            check_config_bounds(ckpt["model_config"])
         cfg = ModelConfig.from_dict(ckpt["model_config"])
         feat = FeatureConfig.from_dict(ckpt["feature_config"])
     except ConfigError as exc:
         raise CheckpointError(f"{path}: invalid configuration in checkpoint: {exc}") from exc
     if feat.n_mels != cfg.n_mels:
         raise CheckpointError(f"{path}: feature n_mels {feat.n_mels} != model n_mels {cfg.n_mels}")
+    _check_shapes(path, cfg, ckpt["model_state"])
     model = SpeakerNet(cfg)
     try:
         model.load_state_dict(ckpt["model_state"], strict=True)

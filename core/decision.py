@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Sequence
 
 from .errors import ConfigError
 from .events import DecisionEvent, DecisionState, ScoreEvent
 
 __all__ = ["DecisionAggregator", "windows_for_decision"]
+
+_FINAL = (DecisionState.ACCEPTED, DecisionState.REJECTED)
 
 
 def windows_for_decision(decision_s: float, window_s: float, hop_s: float) -> int:
@@ -31,8 +34,14 @@ class DecisionAggregator:
     - fewer than ``k_min`` windows: LISTENING (who None);
     - no candidate at all (nothing enrolled / authorized): REJECTED (who None);
     - spread of the best candidate > ``uncertain_std``: UNCERTAIN (who = best, "keep speaking");
-    - best mean score >= ``threshold``: ACCEPTED (who = best);
+    - best mean score >= ``threshold`` and best is admissible: ACCEPTED (who = best);
+    - best mean score >= ``threshold`` but best is not admissible (a known voice that is not
+      authorized now): REJECTED with who = best;
     - otherwise REJECTED (who None: an outsider, or "unknown" in identification).
+
+    ``admissible``: the names that may ever be accepted (None: every candidate). ``final`` is
+    the first ACCEPTED or REJECTED decision since the last :meth:`reset`: the verdict of an
+    attempt.
 
     A gap of more than ``max_gap_s`` seconds between scored windows (the speaker stopped,
     maybe someone else comes) clears the history first. Pure: no clocks, no threads.
@@ -47,24 +56,28 @@ class DecisionAggregator:
         uncertain_std: float = 0.08,
         mode: str = "authentication",
         max_gap_s: float = 2.0,
+        admissible: Sequence[str] | None = None,
     ):
         if k < 1:
             raise ConfigError(f"DecisionAggregator: k must be >= 1, got {k}")
         self.k = int(k)
-        self.k_min = max(1, self.k // 2) if k_min is None else int(k_min)
+        self.k_min = self.k if k_min is None else int(k_min)
         if not 1 <= self.k_min <= self.k:
             raise ConfigError(f"DecisionAggregator: k_min must be in [1, {self.k}], got {k_min}")
         self.threshold = float(threshold)
         self.uncertain_std = float(uncertain_std)
         self.mode = mode
         self.max_gap_s = float(max_gap_s)
+        self.admissible = None if admissible is None else frozenset(admissible)
         self._windows: deque[ScoreEvent] = deque(maxlen=self.k)
         self.last: DecisionEvent | None = None
+        self.final: DecisionEvent | None = None
 
     def reset(self) -> None:
         """Forget all windows (the next decision is LISTENING until k_min windows arrive)."""
         self._windows.clear()
         self.last = None
+        self.final = None
 
     @property
     def n_windows(self) -> int:
@@ -76,6 +89,8 @@ class DecisionAggregator:
             self._windows.clear()
         self._windows.append(event)
         self.last = self._decide(event.t_end_s)
+        if self.final is None and self.last.state in _FINAL:
+            self.final = self.last
         return self.last
 
     def idle(self, t_s: float) -> DecisionEvent | None:
@@ -97,6 +112,8 @@ class DecisionAggregator:
         if spread > self.uncertain_std:
             return self._event(t_s, DecisionState.UNCERTAIN, best, score, spread)
         if score >= self.threshold:
+            if self.admissible is not None and best not in self.admissible:
+                return self._event(t_s, DecisionState.REJECTED, best, score, spread)
             return self._event(t_s, DecisionState.ACCEPTED, best, score, spread)
         return self._event(t_s, DecisionState.REJECTED, None, score, spread)
 

@@ -9,9 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError, TooShortError
+from .errors import ConfigError, ProfileError, TooShortError
 from .events import EnrollProgressEvent
 from .profiles import Profile, ProfileStore
+from .scoring import make_profile, unit
 
 __all__ = [
     "Enroller",
@@ -23,6 +24,7 @@ __all__ = [
     "FEEDBACK_CLIPPING",
     "FEEDBACK_NOISE",
     "FEEDBACK_INCONSISTENT",
+    "MIN_ENROLL_SPEECH_S",
 ]
 
 FEEDBACK_NO_SPEECH = "no speech detected"
@@ -30,6 +32,8 @@ FEEDBACK_QUIET = "too quiet"
 FEEDBACK_CLIPPING = "clipping"
 FEEDBACK_NOISE = "too much noise"
 FEEDBACK_INCONSISTENT = "inconsistent voice"
+# The least voiced speech a profile is built from, in the CLI and the GUI alike.
+MIN_ENROLL_SPEECH_S = 5.0
 
 CLIP_PEAK = 0.99
 
@@ -68,6 +72,10 @@ class Enroller:
     not-yet-counted part (windows overlap) to ``speech_s``. The profile is the L2-normalised
     mean of the L2-normalised window embeddings.
 
+    A window is kept only when it is voiced human speech (``core.voicing``): noise, tones,
+    hum, music-like sound and clipping are refused with their reason as feedback, and
+    :meth:`finish` names the commonest reason when too little speech was kept.
+
     Feedback strings (in the returned progress events): "no speech detected" (no kept window
     for ``no_speech_s``), "too quiet" (window rms < ``quiet_dbfs``), "clipping" (peak >=
     0.99), "too much noise" (little speech but loud, rms > ``noisy_dbfs``), "inconsistent
@@ -90,15 +98,18 @@ class Enroller:
         noisy_dbfs: float = -30.0,
         inconsistent_floor: float = 0.2,
     ):
-        if target_s <= 0:
-            raise ConfigError(f"enrollment target_s must be > 0, got {target_s}")
+        if not target_s >= MIN_ENROLL_SPEECH_S:
+            raise ConfigError(
+                f"enrollment needs a target of at least {MIN_ENROLL_SPEECH_S:g} s of speech, "
+                f"got {target_s}"
+            )
         self.encoder = encoder
         self.name = name
         self.target_s = float(target_s)
         self.authorized = authorized
         self.keep_audio = keep_audio
         self.min_speech_ratio = float(min_speech_ratio)
-        self.min_speech_s = min(self.target_s, 3.0) if min_speech_s is None else float(min_speech_s)
+        self.min_speech_s = MIN_ENROLL_SPEECH_S if min_speech_s is None else float(min_speech_s)
         self.no_speech_s = float(no_speech_s)
         self.quiet_dbfs = float(quiet_dbfs)
         self.noisy_dbfs = float(noisy_dbfs)
@@ -113,6 +124,7 @@ class Enroller:
         self.speech_s = 0.0
         self.n_inconsistent = 0
         self.levels_dbfs: list[float] = []
+        self.refused: dict[str, int] = {}  # voicing rejection reason -> windows
 
     @property
     def fraction(self) -> float:
@@ -149,10 +161,13 @@ class Enroller:
         if speech_ratio < self.min_speech_ratio:
             if level > self.noisy_dbfs:
                 feedback.append(FEEDBACK_NOISE)
+        elif (reason := self._voicing_problem(window)) is not None:
+            if reason not in feedback:
+                feedback.append(reason)
         elif not self.complete:
             emb = self.encoder.embed(window[None, :])[0] if embedding is None else embedding
             emb = np.asarray(emb, dtype=np.float32)
-            emb = emb / max(float(np.linalg.norm(emb)), 1e-12)
+            emb = unit(emb)
             cos = (
                 None if self._sum is None else float(emb @ (self._sum / np.linalg.norm(self._sum)))
             )
@@ -165,6 +180,14 @@ class Enroller:
         if (end - self._last_speech_end) / self.sample_rate > self.no_speech_s:
             feedback.append(FEEDBACK_NO_SPEECH)
         return self.progress(tuple(feedback))
+
+    def _voicing_problem(self, window: np.ndarray) -> str | None:
+        from .voicing import rejection_reason, voicing_stats
+
+        reason = rejection_reason(voicing_stats(window, self.sample_rate))
+        if reason is not None:
+            self.refused[reason] = self.refused.get(reason, 0) + 1
+        return reason
 
     def _inconsistent(self, cos: float | None) -> bool:
         """cos: the window's cosine to the running profile (None before the first kept one)."""
@@ -218,14 +241,17 @@ class Enroller:
     def finish(self) -> Profile:
         """The profile from the kept windows. Raises TooShortError below ``min_speech_s``."""
         if not self.embeddings or self.speech_s < self.min_speech_s:
+            why = ""
+            if self.refused:
+                reason, n = max(self.refused.items(), key=lambda kv: kv[1])
+                why = f"; {n} window(s) refused as {reason}"
             raise TooShortError(
                 None,
-                f"enrollment of {self.name!r} needs at least {self.min_speech_s:.1f} s of clear "
-                f"speech, got {self.speech_s:.1f} s",
+                f"enrollment of {self.name!r} needs at least {self.min_speech_s:.1f} s of "
+                f"voiced speech, got {self.speech_s:.1f} s{why}",
             )
-        embs = np.stack(self.embeddings).astype(np.float32)
-        mean = embs.mean(axis=0)
-        profile_vec = (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+        embs = unit(np.stack(self.embeddings))
+        profile_vec = make_profile(embs)
         cos = embs @ profile_vec
         quality = {
             "mean_cos": float(cos.mean()),
@@ -253,63 +279,71 @@ def enroll_from_files(
     authorized: bool = True,
     store: ProfileStore | None = None,
     keep_audio: bool = False,
-    hop_s: float = 0.5,
-    min_speech_ratio: float = 0.5,
-    vad_aggressiveness: int = 2,
+    hop_s: float | None = None,
+    min_speech_ratio: float | None = None,
+    vad_aggressiveness: int | None = None,
     target_s: float | None = None,
+    replace: bool = False,
     on_progress: Callable[[EnrollProgressEvent], None] | None = None,
 ) -> Profile:
     """Enroll ``name`` from recordings ("enroll from recordings").
 
-    Each file is loaded at 16 kHz, its VAD flags and 1-s windows (every ``hop_s``) computed
-    as in the live pipeline, and its speech windows embedded in batches. target_s: stop once
-    this much speech is collected (None: use all of it). The profile is saved to ``store``
-    (with the speech audio when ``keep_audio``) if a store is given. Raises AudioError for
-    unreadable files and TooShortError when too little speech is found.
+    Each file is loaded at 16 kHz and cut into windows by ``core.scoring.windows`` (the
+    live pipeline's windows, VAD and speech ratios; defaults from ``core.scoring``); its
+    speech windows are embedded in batches and fed to an :class:`Enroller`. target_s: stop
+    once this much speech is collected (None: use all of it, at least
+    ``MIN_ENROLL_SPEECH_S``). The profile is saved to ``store`` (with the speech audio when
+    ``keep_audio``; an existing profile only with ``replace``). Raises AudioError for
+    unreadable files and TooShortError when too little voiced speech is found.
     """
     from .audio import load_audio
-    from .chunking import Windower
-    from .vad import VoiceActivityDetector
+    from .scoring import (
+        DEFAULT_HOP_S,
+        DEFAULT_MIN_SPEECH_RATIO,
+        DEFAULT_VAD_AGGRESSIVENESS,
+        embed_windows,
+        windows,
+    )
 
     if not paths:
         raise ConfigError("enroll_from_files needs at least one file")
-    waves = [load_audio(p, encoder.feature_config.sample_rate) for p in paths]
+    hop_s = DEFAULT_HOP_S if hop_s is None else hop_s
+    ratio_min = DEFAULT_MIN_SPEECH_RATIO if min_speech_ratio is None else min_speech_ratio
+    vad = DEFAULT_VAD_AGGRESSIVENESS if vad_aggressiveness is None else vad_aggressiveness
+    if store is not None and not replace and store.exists(name):
+        raise ProfileError(f"a profile named {name!r} exists; use --force to replace it")
     sr = encoder.feature_config.sample_rate
+    waves = [load_audio(p, sr) for p in paths]
     total_s = sum(w.size for w in waves) / sr
     enroller = Enroller(
         encoder,
         name,
-        target_s=target_s if target_s is not None else max(total_s, 1e-3),
+        target_s=target_s if target_s is not None else max(total_s, MIN_ENROLL_SPEECH_S),
         authorized=authorized,
         keep_audio=keep_audio,
-        min_speech_ratio=min_speech_ratio,
-        min_speech_s=min(1.0, target_s) if target_s else 1.0,
+        min_speech_ratio=ratio_min,
         no_speech_s=math.inf,  # silence in recordings is not the speaker's fault
     )
-    vad = VoiceActivityDetector(sr, vad_aggressiveness)
-    win = encoder.feature_config.chunk_samples
-    hop = max(1, int(round(hop_s * sr)))
     offset = 0
     for wave in waves:
-        flags = vad.frame_flags(wave)
-        windows = Windower(win, hop).push(wave)
-        ratios = [window_speech_ratio(flags, 0, vad.frame_samples, s, win) for s, _ in windows]
-        keep = [i for i, r in enumerate(ratios) if r >= min_speech_ratio]
-        embs = encoder.embed(np.stack([windows[i][1] for i in keep])) if keep else None
-        emb_of = {i: embs[j] for j, i in enumerate(keep)} if embs is not None else {}
-        for i, (start, window) in enumerate(windows):
-            event = enroller.add_window(offset + start, window, ratios[i], emb_of.get(i))
+        win = windows(wave, encoder.feature_config, hop_s, vad)
+        keep = np.flatnonzero(win.speech_ratio >= ratio_min)
+        embs = dict(zip(keep.tolist(), embed_windows(encoder, win.waves[keep])))
+        for i in range(len(win)):
+            event = enroller.add_window(
+                offset + int(win.starts[i]), win.waves[i], float(win.speech_ratio[i]), embs.get(i)
+            )
             if on_progress is not None:
                 on_progress(event)
             if enroller.complete:
                 break
         # A gap between files so that windows of two files never count as overlapping.
-        offset += wave.size + win
+        offset += wave.size + win.window_samples
         if enroller.complete:
             break
     profile = enroller.finish()
     if store is not None:
-        store.save(profile, audio=enroller.speech_audio(), sample_rate=sr)
+        store.save(profile, audio=enroller.speech_audio(), sample_rate=sr, replace=replace)
     if on_progress is not None:
         done = enroller.progress(done=True)
         on_progress(EnrollProgressEvent(name, 1.0, done.speech_s, done.target_s, (), True))

@@ -2,7 +2,8 @@
 
 ``Pipeline.run(source)`` and ``Pipeline.enroll(source, name)`` are generators that run on the
 consumer's thread: the CLI iterates them, the GUI wraps them in a worker thread. ``stop()``
-and ``update_config()`` may be called from any thread.
+and ``update_config()`` may be called from any thread. Windows, scores and decisions come
+from ``core.scoring``; who may be accepted from ``core.gate``; attempts from ``core.lockout``.
 """
 
 from __future__ import annotations
@@ -16,29 +17,24 @@ from typing import Any
 
 import numpy as np
 
-from .decision import DecisionAggregator, windows_for_decision
-from .enroll import Enroller
-from .errors import ConfigError, ProfileError, TooShortError, VoxgateError
-from .events import (
-    EnrolledEvent,
-    ScoreEvent,
-    StatusEvent,
-)
+from .enroll import MIN_ENROLL_SPEECH_S, Enroller
+from .errors import ConfigError, LockedOutError, ProfileError, TooShortError, VoxgateError
+from .events import DecisionState, EnrolledEvent, StatusEvent
 from .frontend import Frontend
+from .gate import MODES, select_candidates
+from .lockout import Lockout, lockout_key
 from .profiles import Profile, ProfileStore
+from .scoring import (
+    DEFAULT_HOP_S,
+    DEFAULT_MIN_SPEECH_RATIO,
+    DEFAULT_VAD_AGGRESSIVENESS,
+    Decider,
+    Scorer,
+    make_aggregator,
+)
+from .voicing import is_voiced_speech
 
-__all__ = [
-    "PipelineConfig",
-    "Pipeline",
-    "MODES",
-    "DEFAULT_COSINE_THRESHOLD",
-    "DEFAULT_HEAD_THRESHOLD",
-]
-
-MODES = ("authentication", "identification", "head-authentication", "head-identification")
-# Used only when neither the config nor the checkpoint gives a threshold (an untrained model).
-DEFAULT_COSINE_THRESHOLD = 0.5
-DEFAULT_HEAD_THRESHOLD = 0.5
+__all__ = ["PipelineConfig", "Pipeline", "MODES", "Attempt"]
 
 Event = Any  # one of the core.events dataclasses
 
@@ -48,17 +44,21 @@ class PipelineConfig:
     """Live settings.
 
     hop_s: seconds between 1-s analysis windows; min_speech_ratio: fraction of VAD speech
-    frames a window needs to be scored; decision_s: seconds of speech one decision spans
-    (K windows); mc_passes: 0 = deterministic, N = MC-dropout passes (batched);
-    uncertain_std: MC spread above which the decision is UNCERTAIN; threshold: None = the
-    model's calibrated threshold; mode: "authentication" (authorized profiles, or only
-    ``user``), "identification" (all profiles), "head-authentication" / "head-identification"
-    (the model's trained heads); enroll_target_s: seconds of speech an enrollment collects.
+    frames a window needs to be scored (it must also be voiced speech); decision_s: seconds
+    of speech one decision spans (K windows); mc_passes: 0 = deterministic, N = MC-dropout
+    passes (batched); uncertain_std: MC spread above which the decision is UNCERTAIN;
+    threshold: None = the model's calibrated threshold; mode: "authentication" (authorized
+    profiles, or only ``user``), "identification" (all profiles; only authorized ones are
+    accepted), "head-authentication" / "head-identification" (the model's trained heads,
+    only where ``core.gate.head_mode_problem`` allows); enroll_target_s: seconds of speech
+    an enrollment collects; stop_on_decision: an attempt ends at its first ACCEPTED /
+    REJECTED decision; lockout: count attempts and refuse locked keys (off only for offline
+    evaluation of recordings).
     """
 
-    hop_s: float = 0.5
-    min_speech_ratio: float = 0.5
-    vad_aggressiveness: int = 2
+    hop_s: float = DEFAULT_HOP_S
+    min_speech_ratio: float = DEFAULT_MIN_SPEECH_RATIO
+    vad_aggressiveness: int = DEFAULT_VAD_AGGRESSIVENESS
     decision_s: float = 3.0
     mc_passes: int = 0
     uncertain_std: float = 0.08
@@ -66,6 +66,8 @@ class PipelineConfig:
     mode: str = "authentication"
     user: str | None = None
     enroll_target_s: float = 20.0
+    stop_on_decision: bool = True
+    lockout: bool = True
 
     def __post_init__(self) -> None:
         if not self.hop_s > 0:
@@ -84,121 +86,21 @@ class PipelineConfig:
             raise ConfigError(f"threshold must be finite, got {self.threshold}")
         if self.mode not in MODES:
             raise ConfigError(f"mode must be one of {MODES}, got {self.mode!r}")
-        if not self.enroll_target_s > 0:
-            raise ConfigError(f"enroll_target_s must be > 0, got {self.enroll_target_s}")
+        if not self.enroll_target_s >= MIN_ENROLL_SPEECH_S:
+            raise ConfigError(
+                f"enroll_target_s must be >= {MIN_ENROLL_SPEECH_S:g} s, got {self.enroll_target_s}"
+            )
 
 
-class _Scorer:
-    """Scores a batch of windows against the candidates of one mode.
+@dataclasses.dataclass
+class Attempt:
+    """The outcome of one ``run``: the verdict (first final decision, or the last decision
+    seen when none was final), seconds of scored speech, and the lockout state after it."""
 
-    ``score(waves (B, N)) -> list of (scores, spread)`` dicts, one per window.
-    """
-
-    def __init__(self, encoder: Any, store: ProfileStore | None, cfg: PipelineConfig):
-        self.encoder = encoder
-        self.cfg = cfg
-        self.messages: list[str] = []
-        self.names: list[str] = []
-        self.bank: np.ndarray | None = None
-        self.head: str | None = None
-        if cfg.mode.startswith("head-"):
-            self.head = cfg.mode[len("head-") :]
-            if self.head not in getattr(encoder, "heads", {}):
-                raise ConfigError(
-                    f"mode {cfg.mode!r} needs a model with a trained {self.head!r} head; "
-                    f"this model has {sorted(getattr(encoder, 'heads', {})) or 'none'}"
-                )
-            self.threshold = _head_threshold(encoder, self.head, cfg.threshold)
-            return
-        self.threshold = _cosine_threshold(encoder, cfg.threshold)
-        self._load_profiles(store)
-
-    def _load_profiles(self, store: ProfileStore | None) -> None:
-        profiles: list[Profile] = store.list() if store is not None else []
-        if store is not None:
-            self.messages += [f"skipped unreadable profile: {p}" for p in store.problems]
-        compatible = []
-        for p in profiles:
-            if ProfileStore.is_compatible(p, self.encoder):
-                compatible.append(p)
-            else:
-                self.messages.append(
-                    f"profile {p.name!r} was made with another model; re-enroll it to use it"
-                )
-        if self.cfg.mode == "authentication":
-            if self.cfg.user is not None:
-                chosen = [p for p in compatible if p.name == self.cfg.user]
-                if not chosen:
-                    if store is not None and store.exists(self.cfg.user):
-                        raise ProfileError(
-                            f"profile {self.cfg.user!r} was made with another model; re-enroll it"
-                        )
-                    raise ProfileError(f"no voice profile named {self.cfg.user!r}")
-            else:
-                chosen = [p for p in compatible if p.authorized]
-                if not chosen:
-                    self.messages.append("no authorized voice profile: every voice is rejected")
-        else:
-            chosen = compatible
-            if not chosen:
-                self.messages.append("no voice profile enrolled: every voice is unknown")
-        self.names = [p.name for p in chosen]
-        self.bank = np.stack([p.embedding for p in chosen]) if chosen else None
-
-    def score(self, waves: np.ndarray) -> list[tuple[dict[str, float], dict[str, float]]]:
-        passes = self.cfg.mc_passes
-        if self.head is not None:
-            res = self.encoder.score(waves, self.head, mc_passes=passes)
-            labels = list(res.labels)
-            if self.head == "authentication":
-                col = labels.index("authorized") if "authorized" in labels else len(labels) - 1
-                return _per_window(res.mean, res.std, [(col, "authorized")])
-            return _per_window(res.mean, res.std, list(enumerate(labels)))
-        if self.bank is None:
-            return [({}, {}) for _ in range(len(waves))]
-        mean, std = self.encoder.verify(waves, self.bank, mc_passes=passes)
-        return _per_window(mean, std, list(enumerate(self.names)))
-
-
-def _per_window(
-    mean: Any, std: Any, columns: list[tuple[int, str]]
-) -> list[tuple[dict[str, float], dict[str, float]]]:
-    """Per row i of (B, C) ``mean`` / ``std``: ({name: mean[i, j]}, {name: std[i, j]})."""
-    return [
-        (
-            {name: float(mean[i, j]) for j, name in columns},
-            {name: float(std[i, j]) for j, name in columns},
-        )
-        for i in range(len(mean))
-    ]
-
-
-def _valid(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def _cosine_threshold(encoder: Any, override: float | None) -> float:
-    """config.threshold, else the checkpoint's calibrated cosine threshold, else 0.5."""
-    if override is not None:
-        return float(override)
-    thr = getattr(encoder, "threshold", None)
-    return float(thr) if _valid(thr) else DEFAULT_COSINE_THRESHOLD
-
-
-def _head_threshold(encoder: Any, head: str, override: float | None) -> float:
-    """config.threshold, else calibration["head_thresholds"][head] when calibrated, else 0.5."""
-    if override is not None:
-        return float(override)
-    table = (getattr(encoder, "calibration", None) or {}).get("head_thresholds") or {}
-    thr = table.get(head) if isinstance(table, dict) else None
-    return float(thr) if _valid(thr) else DEFAULT_HEAD_THRESHOLD
-
-
-def default_threshold(encoder: Any, mode: str) -> float:
-    """The threshold a pipeline in ``mode`` uses when config.threshold is None."""
-    if mode.startswith("head-"):
-        return _head_threshold(encoder, mode[len("head-") :], None)
-    return _cosine_threshold(encoder, None)
+    verdict: Any = None
+    speech_s: float = 0.0
+    windows_scored: int = 0
+    lockout: Any = None
 
 
 class Pipeline:
@@ -218,6 +120,7 @@ class Pipeline:
         display_hop_s: float = 0.1,
         status_interval_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ):
         self.encoder = encoder
         self.store = store
@@ -225,6 +128,8 @@ class Pipeline:
         self.display_hop_s = float(display_hop_s)
         self.status_interval_s = float(status_interval_s)
         self._clock = clock
+        self._wall_clock = wall_clock  # persisted lockout times
+        self.attempt = Attempt()
         self._lock = threading.Lock()
         self._pending: PipelineConfig | None = None
         self._reload = threading.Event()
@@ -333,90 +238,125 @@ class Pipeline:
         yield self._status(fe, source, False, message=reason)
         return reason
 
+    def _attempt_key(self, cfg: PipelineConfig) -> str:
+        return lockout_key(cfg.user if cfg.mode == "authentication" else None)
+
+    def _check_lockout(self, cfg: PipelineConfig) -> None:
+        if cfg.lockout and self.store is not None:
+            Lockout(self.store, self._wall_clock).check(self._attempt_key(cfg))
+
+    def _setup(self, cfg: PipelineConfig) -> tuple[Scorer, Decider]:
+        cand = select_candidates(
+            self.encoder, self.store, cfg.mode, user=cfg.user, threshold=cfg.threshold
+        )
+        agg = make_aggregator(
+            self.encoder,
+            cand.threshold,
+            decision_s=cfg.decision_s,
+            hop_s=cfg.hop_s,
+            uncertain_std=cfg.uncertain_std,
+            mode=cfg.mode,
+            admissible=cand.admissible,
+        )
+        sr = self.encoder.feature_config.sample_rate
+        return Scorer(self.encoder, cand, cfg.mc_passes), Decider(agg, sr, cand.threshold)
+
     def run(self, source: Any) -> Iterator[Event]:
-        """Authenticate / identify live. Yields Status, Level, Spectrogram, Score and Decision
-        events; ends when the source is finished, ``stop()`` is called, or the source fails
-        (a StatusEvent with ``error`` set, then the generator returns)."""
+        """Authenticate / identify live: one attempt. Yields Status, Level, Spectrogram, Score
+        and Decision events; ends at the first final decision (``stop_on_decision``), when
+        the source is finished, ``stop()`` is called, or the source fails (a StatusEvent with
+        ``error``). A locked key gives a StatusEvent error with extra["locked"] = 1 and
+        extra["wait_s"]. ``self.attempt`` holds the outcome afterwards."""
         self._take_pending()
         cfg = self._config
         self.latencies_s = []
         self.windows_scored = 0
+        self.attempt = Attempt()
         device = str(getattr(source, "name", "source"))
         try:
-            scorer = _Scorer(self.encoder, self.store, cfg)
+            self._check_lockout(cfg)
+            scorer, decider = self._setup(cfg)
+        except LockedOutError as exc:
+            extra = {"locked": 1.0, "wait_s": exc.wait_s, "disabled": float(exc.disabled)}
+            yield StatusEvent(0.0, False, device, error=str(exc), extra=extra)
+            return
         except VoxgateError as exc:
             yield StatusEvent(0.0, False, device, error=str(exc))
             return
-        for msg in scorer.messages:
+        for msg in scorer.candidates.messages:
             yield StatusEvent(0.0, False, device, message=msg)
-        state: dict[str, Any] = {}
-
-        def make_aggregator(c: PipelineConfig, threshold: float) -> DecisionAggregator:
-            window_s = self.encoder.feature_config.chunk_s
-            k = windows_for_decision(c.decision_s, window_s, c.hop_s)
-            return DecisionAggregator(
-                k,
-                threshold,
-                uncertain_std=c.uncertain_std,
-                mode=c.mode,
-                max_gap_s=max(2.0, c.decision_s / 2),
-            )
-
-        state["cfg"], state["scorer"] = cfg, scorer
-        state["agg"] = make_aggregator(cfg, scorer.threshold)
+        state = {"cfg": cfg, "scorer": scorer, "decider": decider}
+        sr = self.encoder.feature_config.sample_rate
 
         def on_windows(windows: list[tuple[int, np.ndarray, float]], t_in: float) -> list[Event]:
-            events: list[Event] = []
-            new_cfg = self._take_pending()
-            if new_cfg is not None or self._reload.is_set():
-                self._reload.clear()
-                t_now = windows[0][0] / fe_sr
-                c = new_cfg or state["cfg"]
-                # hop_s / vad_aggressiveness need a new frontend: they apply from the next run.
-                c = dataclasses.replace(
-                    c, hop_s=cfg.hop_s, vad_aggressiveness=cfg.vad_aggressiveness
-                )
-                try:
-                    sc = _Scorer(self.encoder, self.store, c)
-                except VoxgateError as exc:
-                    events.append(StatusEvent(t_now, True, device, error=str(exc)))
-                else:
-                    state["cfg"], state["scorer"] = c, sc
-                    state["agg"] = make_aggregator(c, sc.threshold)
-                    events += [StatusEvent(t_now, True, device, message=m) for m in sc.messages]
-            c, sc, agg = state["cfg"], state["scorer"], state["agg"]
-            speech = []
-            for start, win, ratio in windows:
-                if ratio >= c.min_speech_ratio:
-                    speech.append((start, win, ratio))
-                else:
-                    idle = agg.idle((start + len(win)) / fe_sr)
-                    if idle is not None:
-                        events.append(idle)
-            if not speech:
-                return events
-            results = sc.score(np.stack([w for _, w, _ in speech]))
-            for (start, win, ratio), (scores, spread) in zip(speech, results):
-                best = max(sorted(scores), key=scores.__getitem__) if scores else None
-                ev = ScoreEvent(
-                    t_start_s=start / fe_sr,
-                    t_end_s=(start + len(win)) / fe_sr,
-                    speech_ratio=ratio,
-                    scores=scores,
-                    spread=spread,
-                    best=best,
-                    best_score=scores[best] if best is not None else math.nan,
-                    best_spread=spread.get(best, 0.0) if best is not None else 0.0,
-                    threshold=sc.threshold,
-                )
-                self.latencies_s.append(self._clock() - t_in)
-                self.windows_scored += 1
-                events.append(ev)
-                events.append(agg.push(ev))
+            events: list[Event] = self._apply_changes(state, cfg, windows[0][0] / sr, device)
+            c, sc, dec = state["cfg"], state["scorer"], state["decider"]
+            speech = [
+                ratio >= c.min_speech_ratio and is_voiced_speech(win, sr)
+                for _, win, ratio in windows
+            ]
+            picked = [w for w, ok in zip(windows, speech) if ok]
+            results = iter(sc.score(np.stack([w for _, w, _ in picked])) if picked else [])
+            for (start, win, ratio), ok in zip(windows, speech):
+                out = dec.feed(start, len(win), ratio, next(results) if ok else None)
+                if ok:
+                    self.latencies_s.append(self._clock() - t_in)
+                    self.windows_scored += 1
+                events += out
+                if c.stop_on_decision and dec.final is not None:
+                    break
             return events
 
-        fe_sr = self.encoder.feature_config.sample_rate
-        yield from self._drive(source, cfg, on_windows, lambda: False)
+        def is_done() -> bool:
+            return state["cfg"].stop_on_decision and state["decider"].final is not None
+
+        reason = yield from self._drive(source, cfg, on_windows, is_done)
+        notes = list(self._finish_attempt(state, device))
+        if reason != "error":  # the source's error stays the last event
+            yield from notes
+
+    def _apply_changes(
+        self, state: dict[str, Any], cfg: PipelineConfig, t_now: float, device: str
+    ) -> list[Event]:
+        """Settings or profiles changed mid-run: rebuild scorer and decider (a new attempt
+        counter is not started: the lockout key stays the run's)."""
+        new_cfg = self._take_pending()
+        if new_cfg is None and not self._reload.is_set():
+            return []
+        self._reload.clear()
+        # hop_s / vad_aggressiveness need a new frontend: they apply from the next run.
+        c = dataclasses.replace(
+            new_cfg or state["cfg"],
+            hop_s=cfg.hop_s,
+            vad_aggressiveness=cfg.vad_aggressiveness,
+            user=cfg.user,
+            lockout=cfg.lockout,
+        )
+        try:
+            sc, dec = self._setup(c)
+        except VoxgateError as exc:
+            return [StatusEvent(t_now, True, device, error=str(exc))]
+        state.update(cfg=c, scorer=sc, decider=dec)
+        return [StatusEvent(t_now, True, device, message=m) for m in sc.candidates.messages]
+
+    def _finish_attempt(self, state: dict[str, Any], device: str) -> Iterator[Event]:
+        """Record the attempt: accepted resets its key, a scored attempt that was not accepted
+        counts as a failure (stopping early does not escape the count)."""
+        dec, cfg = state["decider"], state["cfg"]
+        verdict = dec.final or dec.agg.last
+        self.attempt = Attempt(verdict, dec.speech_s, self.windows_scored)
+        accepted = verdict is not None and verdict.state == DecisionState.ACCEPTED
+        if not (cfg.lockout and self.store is not None and (accepted or self.windows_scored)):
+            return
+        try:
+            st = Lockout(self.store, self._wall_clock).record(self._attempt_key(cfg), accepted)
+        except (VoxgateError, OSError) as exc:
+            yield StatusEvent(0.0, False, device, error=f"cannot record the attempt: {exc}")
+            return
+        self.attempt.lockout = st
+        if not accepted:
+            extra = {"failures": float(st.failures), "attempts_left": float(st.left)}
+            yield StatusEvent(0.0, False, device, message=st.describe(), extra=extra)
 
     def enroll(
         self,
@@ -427,17 +367,22 @@ class Pipeline:
         target_s: float | None = None,
         keep_audio: bool = False,
         save: bool = True,
+        replace: bool = False,
     ) -> Iterator[Event]:
         """Enroll ``name`` from a live source. Yields EnrollProgressEvent per window (with
         feedback), Level/Spectrogram/Status events, and finally EnrollProgressEvent(done=True)
         and EnrolledEvent(profile, path). When the source ends early the profile is built from
-        what was collected (at least 3 s of speech, else a StatusEvent error); ``stop()``
-        cancels without a profile. keep_audio: also save the enrollment speech as a WAV."""
+        what was collected (at least ``MIN_ENROLL_SPEECH_S`` of voiced speech, else a
+        StatusEvent error naming what was wrong); ``stop()``
+        cancels without a profile. keep_audio: also save the enrollment speech as a WAV;
+        replace: overwrite an existing profile of that name (else a StatusEvent error)."""
         self._take_pending()
         cfg = self._config
         device = str(getattr(source, "name", "source"))
         try:
             Profile(name=name, embedding=np.ones(1, np.float32))  # validates the name early
+            if save and self.store is not None and not replace and self.store.exists(name):
+                raise ProfileError(f"a profile named {name!r} exists; replace it explicitly")
             enroller = Enroller(
                 self.encoder,
                 name,
@@ -471,6 +416,11 @@ class Pipeline:
             return
         path = None
         if save and self.store is not None:
-            path = str(self.store.save(profile, audio=enroller.speech_audio()))
+            try:
+                saved = self.store.save(profile, audio=enroller.speech_audio(), replace=replace)
+            except VoxgateError as exc:
+                yield StatusEvent(0.0, False, device, error=str(exc))
+                return
+            path = str(saved)
         yield enroller.progress(done=True)
         yield EnrolledEvent(profile=profile, path=path)

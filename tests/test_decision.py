@@ -36,8 +36,33 @@ def test_windows_for_decision() -> None:
         windows_for_decision(3.0, 1.0, 0.0)
 
 
+def test_no_decision_on_less_speech_than_k_windows_by_default() -> None:
+    agg = DecisionAggregator(3, threshold=0.6)
+    assert agg.k_min == 3
+    states = [agg.push(score(0.5 * i, {"ann": 0.9})).state for i in range(3)]
+    assert states == [DecisionState.LISTENING] * 2 + [DecisionState.ACCEPTED]
+    assert agg.final is not None and agg.final.n_windows == 3
+
+
+def test_first_final_decision_is_kept_as_the_verdict() -> None:
+    agg = DecisionAggregator(1, threshold=0.6)
+    first = agg.push(score(0.0, {"ann": 0.2}))
+    agg.push(score(0.5, {"ann": 0.9}))
+    assert first.state == DecisionState.REJECTED and agg.final == first
+    agg.reset()
+    assert agg.final is None
+
+
+def test_a_known_voice_that_is_not_admissible_is_rejected_and_named() -> None:
+    agg = DecisionAggregator(1, threshold=0.5, mode="identification", admissible=["ann"])
+    d = agg.push(score(0.0, {"ann": 0.3, "bob": 0.9}))
+    assert d.state == DecisionState.REJECTED and d.who == "bob"
+    d = agg.push(score(0.5, {"ann": 0.9, "bob": 0.3}))
+    assert d.state == DecisionState.ACCEPTED and d.who == "ann"
+
+
 def test_listening_until_k_min_then_accept() -> None:
-    agg = DecisionAggregator(5, threshold=0.6)
+    agg = DecisionAggregator(5, threshold=0.6, k_min=2)
     assert agg.k_min == 2
     d1 = agg.push(score(0.0, {"ann": 0.9, "bob": 0.2}))
     assert d1.state == DecisionState.LISTENING and d1.who is None and d1.n_windows == 1
@@ -81,7 +106,7 @@ def test_no_candidates_is_rejected() -> None:
 
 
 def test_gap_clears_history_and_idle_reports_listening_once() -> None:
-    agg = DecisionAggregator(5, threshold=0.5, max_gap_s=2.0)
+    agg = DecisionAggregator(5, threshold=0.5, max_gap_s=2.0, k_min=2)
     agg.push(score(0.0, {"ann": 0.9}))
     assert agg.push(score(0.5, {"ann": 0.9})).state == DecisionState.ACCEPTED
     assert agg.idle(2.5) is None  # 1.0 s after the last scored window ended

@@ -20,6 +20,7 @@ from voxgate.core.enroll import (
 from voxgate.core.errors import TooShortError
 from voxgate.core.inference import SpeakerEncoder
 from voxgate.core.profiles import ProfileStore
+from voxgate.core.voicing import REASON_CLIPPING
 
 SR = 16000
 
@@ -41,22 +42,22 @@ def test_rms_dbfs_and_speech_ratio() -> None:
 
 
 def test_progress_reaches_one_and_profile_is_mean_direction(encoder) -> None:
-    enr = Enroller(encoder, "ann", target_s=3.0)
-    wave = voiced(seconds=5.0, seed=1)
+    enr = Enroller(encoder, "ann", target_s=5.0)
+    wave = voiced(seconds=7.0, seed=1)
     fractions = []
-    for k in range(9):  # 1-s windows every 0.5 s
+    for k in range(13):  # 1-s windows every 0.5 s
         start = k * 8000
         ev = enr.add_window(start, wave[start : start + SR], 1.0)
         fractions.append(ev.fraction)
     # 1.0 s for the first window, then 0.5 s of new speech per window.
-    assert fractions[:5] == pytest.approx([1 / 3, 0.5, 2 / 3, 5 / 6, 1.0])
-    assert fractions[-1] == 1.0 and enr.complete and enr.n_windows == 5
+    assert fractions[:9] == pytest.approx([(2 + k) / 10 for k in range(9)])
+    assert fractions[-1] == 1.0 and enr.complete and enr.n_windows == 9
     profile = enr.finish()
     embs = np.stack(enr.embeddings)
     expected = embs.mean(0) / np.linalg.norm(embs.mean(0))
     np.testing.assert_allclose(profile.embedding, expected, atol=1e-6)
     assert np.linalg.norm(profile.embedding) == pytest.approx(1.0, abs=1e-5)
-    assert profile.n_windows == 5 and profile.speech_s == pytest.approx(3.0)
+    assert profile.n_windows == 9 and profile.speech_s == pytest.approx(5.0)
     assert profile.model_fingerprint == encoder.fingerprint
     assert 0.9 < profile.quality["mean_cos"] <= 1.0 + 1e-6
     assert profile.quality["min_cos"] <= profile.quality["mean_cos"]
@@ -73,7 +74,10 @@ def test_feedback_strings(encoder) -> None:
     assert FEEDBACK_NOISE in enr.add_window(48000, loud_noise, 0.1).feedback
     clipped = np.clip(voiced(seconds=1.0) * 3, -1, 1)
     fb = enr.add_window(56000, clipped, 1.0).feedback
-    assert FEEDBACK_CLIPPING in fb and FEEDBACK_NO_SPEECH not in fb
+    assert FEEDBACK_CLIPPING in fb and REASON_CLIPPING in fb  # clipped speech is refused
+    assert enr.n_windows == 0 and enr.speech_s == 0.0
+    fb = enr.add_window(72000, voiced(seconds=1.0), 1.0).feedback
+    assert FEEDBACK_NO_SPEECH not in fb and fb == ()
     assert enr.n_windows == 1 and enr.speech_s == pytest.approx(1.0)
 
 
@@ -82,9 +86,10 @@ def test_inconsistent_window_is_flagged_and_left_out(encoder) -> None:
     same = voiced(seconds=4.0, seed=3)
     for k in range(7):
         assert enr.add_window(k * 8000, same[k * 8000 : k * 8000 + SR], 1.0).feedback == ()
-    # A very different signal, measured against the voiced windows' own spread.
-    other = white_noise(1.0, amp=0.3, seed=9)
-    ev = enr.add_window(100000, other, 1.0)
+    # A window whose embedding points away from the profile (another voice), measured
+    # against the kept windows' own spread (the untrained model cannot tell voices apart).
+    other = voiced(300.0, (400.0, 2600.0, 3300.0), 1.0, seed=9)
+    ev = enr.add_window(100000, other, 1.0, embedding=-enr.embeddings[0])
     assert FEEDBACK_INCONSISTENT in ev.feedback
     assert enr.n_windows == 7 and enr.n_inconsistent == 1
 
@@ -92,22 +97,22 @@ def test_inconsistent_window_is_flagged_and_left_out(encoder) -> None:
 def test_finish_needs_enough_speech(encoder) -> None:
     enr = Enroller(encoder, "ann", target_s=20.0)
     enr.add_window(0, voiced(seconds=1.0), 1.0)
-    with pytest.raises(TooShortError, match="3.0 s"):
+    with pytest.raises(TooShortError, match=r"at least 5.0 s of voiced speech, got 1.0 s"):
         enr.finish()
 
 
 def test_enroll_from_files_saves_profile_and_opt_in_audio(encoder, tmp_path) -> None:
     paths = [
-        write_wav(tmp_path, "a.wav", np.concatenate([silence(1.0), voiced(seconds=3.0, seed=1)])),
-        write_wav(tmp_path, "b.wav", voiced(120.0, VOWELS["i"], 2.0, seed=2)),
+        write_wav(tmp_path, "a.wav", np.concatenate([silence(1.0), voiced(seconds=4.0, seed=1)])),
+        write_wav(tmp_path, "b.wav", voiced(120.0, VOWELS["i"], 3.0, seed=2)),
     ]
     store = ProfileStore(tmp_path / "profiles")
     events = []
     profile = enroll_from_files(
         encoder, paths, "ann", store=store, keep_audio=True, on_progress=events.append
     )
-    # 3 s + 2 s of speech; hangover/onset move the edges by less than one window.
-    assert 4.0 <= profile.speech_s <= 5.2
+    # 4 s + 3 s of speech; hangover/onset move the edges by less than one window.
+    assert 6.0 <= profile.speech_s <= 7.2
     assert events[-1].done and events[-1].fraction == 1.0
     saved = store.get("ann")
     np.testing.assert_array_equal(saved.embedding, profile.embedding)

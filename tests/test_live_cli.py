@@ -18,13 +18,13 @@ def home(tmp_path, monkeypatch):
 
 
 def test_enroll_verify_identify_and_manage_profiles(home, capsys) -> None:
-    enroll_wav = write_wav(home, "ann1.wav", voiced(seconds=4.0, seed=1))
-    same = write_wav(home, "ann2.wav", voiced(seconds=2.5, seed=2))
-    other = write_wav(home, "bob.wav", voiced(seconds=2.5, seed=3, **OTHER))
+    enroll_wav = write_wav(home, "ann1.wav", voiced(seconds=7.0, seed=1))
+    same = write_wav(home, "ann2.wav", voiced(seconds=3.5, seed=2))
+    other = write_wav(home, "bob.wav", voiced(seconds=3.5, seed=3, **OTHER))
 
     assert main(["enroll", "ann", "--file", str(enroll_wav), "--untrained"]) == 0
     out = capsys.readouterr().out
-    assert "enrolled 'ann'" in out and "4.0 s of speech" in out
+    assert "enrolled 'ann'" in out and "7.0 s of speech" in out
     assert main(["enroll", "ann", "--file", str(enroll_wav), "--untrained"]) == 1
     assert "--force" in capsys.readouterr().err
 
@@ -32,21 +32,29 @@ def test_enroll_verify_identify_and_manage_profiles(home, capsys) -> None:
     verify = ["verify", "--untrained", "--threshold", "0.999", "--file"]
     assert main([*verify, str(same)]) == 0
     out = capsys.readouterr().out
-    assert "ACCEPTED ann" in out and "verdict: ACCEPTED ann" in out
+    assert "verdict: ACCEPTED ann" in out and "score" not in out  # no score oracle
     assert main([*verify, str(other)]) == 3
     assert "verdict: REJECTED" in capsys.readouterr().out
+    assert main([*verify, str(same), "--scores"]) == 0
+    assert "threshold 0.999" in capsys.readouterr().out
     assert main([*verify, str(same), "--user", "zed"]) == 1
     assert "no voice profile named 'zed'" in capsys.readouterr().err
 
-    assert main(["identify", "--untrained", "--threshold", "0.999", "--file", str(same)]) == 0
-    assert "verdict: ACCEPTED ann" in capsys.readouterr().out
-    assert main(["identify", "--untrained", "--threshold", "0.999", "--file", str(other)]) == 3
+    identify = ["identify", "--untrained", "--threshold", "0.999", "--file"]
+    assert main([*identify, str(same)]) == 0
+    assert "verdict: known: ann" in capsys.readouterr().out
+    assert main([*identify, str(other)]) == 3
+    assert "verdict: unknown" in capsys.readouterr().out
 
     assert main(["profiles", "list"]) == 0
     assert "ann" in capsys.readouterr().out
     assert main(["profiles", "authorize", "ann", "--off"]) == 0
     assert main([*verify, str(same)]) == 3  # nobody is authorized now
     assert "no authorized voice profile" in capsys.readouterr().err
+    assert main([*verify, str(same), "--user", "ann"]) == 1  # nor is ann by name
+    assert "not authorized" in capsys.readouterr().err
+    assert main([*identify, str(same)]) == 3  # known, but not admitted
+    assert "not authorized: ann" in capsys.readouterr().out
     assert (
         main(["profiles", "rename", "ann", "anne", "--profiles", str(home / "home/profiles")]) == 0
     )
@@ -55,6 +63,31 @@ def test_enroll_verify_identify_and_manage_profiles(home, capsys) -> None:
     assert main(["profiles", "list"]) == 0
     assert "no voice profiles" in capsys.readouterr().out
     assert main(["profiles", "delete", "anne"]) == 1
+
+
+def test_many_files_in_one_process_with_json(home, capsys) -> None:
+    import json
+
+    enroll_wav = write_wav(home, "ann1.wav", voiced(seconds=7.0, seed=1))
+    same = write_wav(home, "ann2.wav", voiced(seconds=3.5, seed=2))
+    other = write_wav(home, "bob.wav", voiced(seconds=3.5, seed=3, **OTHER))
+    short = write_wav(home, "short.wav", voiced(seconds=1.5, seed=4))
+    assert main(["enroll", "ann", "--file", str(enroll_wav), "--untrained"]) == 0
+    capsys.readouterr()
+    files = [str(same), str(other), str(short)]
+    cmd = ["verify", "--untrained", "--threshold", "0.999", "--json", "--no-lockout"]
+    assert main([*cmd, "--file", *files]) == 3  # the worst outcome: a rejection
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["file"] for r in rows] == files
+    assert [r["decision"] for r in rows] == ["accepted", "rejected", "undecided"]
+    assert [r["who"] for r in rows] == ["ann", None, None]
+    assert rows[0]["speech_s"] > rows[2]["speech_s"] > 0
+    assert all("score" not in r for r in rows)
+    assert main([*cmd, "--scores", "--file", str(same)]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["threshold"] == 0.999 and row["score"] >= 0.999
+    # --no-lockout is for recordings only
+    assert main(["verify", "--untrained", "--mic", "--no-lockout"]) == 1
 
 
 def test_missing_model_is_explained(home, capsys) -> None:

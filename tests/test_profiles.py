@@ -38,7 +38,8 @@ def test_save_get_roundtrip_private_file(tmp_path) -> None:
     path = store.save(p)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(store.root.stat().st_mode) == 0o700
-    assert [f.name for f in store.root.iterdir()] == [path.name]  # no temp files left
+    # no temp files left: only the profile and the store's lock file
+    assert sorted(f.name for f in store.root.iterdir()) == [".lock", path.name]
     q = store.get("Ann Lee")
     assert q.name == "Ann Lee" and q.authorized and q.n_windows == 7 and q.speech_s == 3.5
     np.testing.assert_array_equal(q.embedding, p.embedding)

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "voxgate.training.eval_cli",
     "voxgate.training.report_cli",
     "voxgate.live_cli",
+    "voxgate.profiles_cli",
     "voxgate.app.gui_cli",
 )
 

@@ -1,23 +1,34 @@
-"""Live commands: devices, enroll, verify, identify, profiles.
+"""Live commands: devices, enroll, verify, identify.
 
-Exit codes: 0 success (``verify``: accepted; ``identify``: a known speaker), 1 error,
-3 ``verify`` rejected / ``identify`` unknown speaker, 4 no decision (not enough speech, or
-MC-dropout spread too wide: uncertain).
+Exit codes: see ``voxgate.exitcodes`` (0 accepted / known, 3 rejected / unknown, 4 undecided,
+5 locked out, 1 error, 2 usage). ``verify`` and ``identify`` print the decision, not the
+score: an exact score on every try would let an attacker climb towards the threshold.
+``--scores`` shows them (for evaluation).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import Any
 
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_REJECTED = 3
-EXIT_UNDECIDED = 4
+from voxgate.exitcodes import (
+    EXIT_ERROR,
+    EXIT_LOCKED,
+    EXIT_OK,
+    EXIT_REJECTED,
+    EXIT_UNDECIDED,
+    TABLE,
+)
+
+# The worst outcome of several files decides the exit code.
+_SEVERITY = (EXIT_OK, EXIT_UNDECIDED, EXIT_REJECTED, EXIT_LOCKED, EXIT_ERROR)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from voxgate.core.scoring import DEFAULT_HOP_S
+
     common = argparse.ArgumentParser(add_help=False)
     g = common.add_argument_group("model and profiles")
     g.add_argument("--model", metavar="M", help="checkpoint (default: the shipped model)")
@@ -27,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--profiles", metavar="DIR", help="profile directory (default: user data dir)")
     g.add_argument("--mc-passes", type=int, default=0, metavar="N", help="MC-dropout passes")
     g.add_argument("--threshold", type=float, default=None, metavar="T", help="score threshold")
-    g.add_argument("--hop-s", type=float, default=0.5, help="seconds between 1-s windows")
+    g.add_argument("--hop-s", type=float, default=DEFAULT_HOP_S, help="seconds between windows")
     g.add_argument("--device", default=None, help="input device (index or name part) for --mic")
 
     p = subparsers.add_parser("devices", help="list audio input devices")
@@ -48,34 +59,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ("verify", "is this an authorized voice? (exit 0 accepted, 3 rejected, 4 undecided)"),
         ("identify", "who is speaking? (exit 0 known, 3 unknown, 4 undecided)"),
     ):
-        p = subparsers.add_parser(name, parents=[common], help=help_text)
+        p = subparsers.add_parser(
+            name,
+            parents=[common],
+            help=help_text,
+            epilog=TABLE,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         src = p.add_mutually_exclusive_group(required=True)
-        src.add_argument("--file", metavar="F", help="a recording")
-        src.add_argument("--mic", action="store_true", help="the microphone (Ctrl-C to end)")
+        src.add_argument("--file", nargs="+", metavar="F", help="recordings, one attempt each")
+        src.add_argument("--mic", action="store_true", help="the microphone: one attempt")
         if name == "verify":
             p.add_argument("--user", metavar="NAME", help="verify against this profile only")
         p.add_argument("--realtime", action="store_true", help="pace a file in real time")
+        p.add_argument("--json", action="store_true", help="one JSON object per file")
+        p.add_argument("--scores", action="store_true", help="also print scores (evaluation)")
+        p.add_argument(
+            "--head",
+            action="store_true",
+            help="use the model's trained head (closed set; only for a model trained on the "
+            "enrolled, authorized speakers)",
+        )
+        p.add_argument(
+            "--no-lockout",
+            action="store_true",
+            help="offline evaluation of recordings (--file only): attempts are not counted",
+        )
         p.set_defaults(func=cmd_verify if name == "verify" else cmd_identify)
-
-    p = subparsers.add_parser("profiles", help="list and manage voice profiles")
-    p.add_argument("--profiles", metavar="DIR", help="profile directory")
-    # --profiles is accepted after the action too (SUPPRESS keeps the outer value otherwise).
-    where = argparse.ArgumentParser(add_help=False)
-    where.add_argument("--profiles", metavar="DIR", default=argparse.SUPPRESS)
-    psub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    q = psub.add_parser("list", parents=[where], help="list profiles")
-    q.set_defaults(func=cmd_profiles_list)
-    q = psub.add_parser("delete", parents=[where], help="delete a profile")
-    q.add_argument("name")
-    q.set_defaults(func=cmd_profiles_delete)
-    q = psub.add_parser("authorize", parents=[where], help="authorize a profile (--off to revoke)")
-    q.add_argument("name")
-    q.add_argument("--off", action="store_true")
-    q.set_defaults(func=cmd_profiles_authorize)
-    q = psub.add_parser("rename", parents=[where], help="rename a profile")
-    q.add_argument("old")
-    q.add_argument("new")
-    q.set_defaults(func=cmd_profiles_rename)
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -88,14 +98,14 @@ def _store(args: argparse.Namespace) -> Any:
 
 
 def _encoder(args: argparse.Namespace) -> Any:
+    from pathlib import Path
+
     from voxgate.core.errors import CheckpointError
     from voxgate.core.inference import SpeakerEncoder, default_model_path
 
     if args.untrained:
         return SpeakerEncoder.untrained()  # seeded: the same random model every time
     path = args.model or default_model_path()
-    from pathlib import Path
-
     if not Path(path).is_file():
         raise CheckpointError(
             f"no model at {path}: train one (voxgate train ...), pass --model PATH, "
@@ -121,23 +131,19 @@ def _source(args: argparse.Namespace, path: str | None) -> Any:
     return MicrophoneSource(args.device)
 
 
-def _print_status(ev: Any) -> int | None:
-    """Print status messages/errors; returns EXIT_ERROR for an error."""
-    if ev.error:
-        print(f"voxgate: error: {ev.error}", file=sys.stderr)
-        return EXIT_ERROR
-    if ev.message and ev.message not in ("started", "finished", "stopped"):
-        print(f"note: {ev.message}", file=sys.stderr)
-    if ev.drops or ev.overflows:
-        print(f"note: {ev.overflows} input overflows, {ev.drops} dropped blocks", file=sys.stderr)
-    return None
+class _Notes:
+    """Prints status messages to stderr; the device note only when its counts change."""
 
+    def __init__(self) -> None:
+        self.counts = (0, 0)
 
-def _describe(ev: Any) -> str:
-    who = f" {ev.who}" if ev.who else ""
-    score = "" if ev.score != ev.score else f" score {ev.score:.3f} (threshold {ev.threshold:.3f})"
-    spread = f" ±{ev.spread:.3f}" if ev.spread else ""
-    return f"[{ev.t_s:7.2f} s] {ev.state.value.upper()}{who}{score}{spread}"
+    def show(self, ev: Any) -> None:
+        if ev.message and ev.message not in ("started", "finished", "stopped", "done"):
+            print(f"note: {ev.message}", file=sys.stderr)
+        counts = (ev.overflows, ev.drops)
+        if counts != self.counts and any(counts):
+            print(f"note: {counts[0]} input overflows, {counts[1]} dropped blocks", file=sys.stderr)
+        self.counts = counts
 
 
 # -- commands ------------------------------------------------------------------------------
@@ -167,15 +173,15 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     if args.file:
         from voxgate.core.enroll import enroll_from_files
 
-        encoder = _encoder(args)
         profile = enroll_from_files(
-            encoder,
+            _encoder(args),
             args.file,
             args.name,
             authorized=authorized,
             store=store,
             keep_audio=args.keep_audio,
             hop_s=args.hop_s,
+            replace=args.force,
         )
         print(
             f"enrolled {profile.name!r} from {len(args.file)} file(s): {profile.speech_s:.1f} s "
@@ -185,12 +191,19 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         return EXIT_OK
     pipeline = _pipeline(args, enroll_target_s=args.seconds)
     last_line = ""
+    notes = _Notes()
     for ev in pipeline.enroll(
-        _source(args, None), args.name, authorized=authorized, keep_audio=args.keep_audio
+        _source(args, None),
+        args.name,
+        authorized=authorized,
+        keep_audio=args.keep_audio,
+        replace=args.force,
     ):
         if isinstance(ev, StatusEvent):
-            if _print_status(ev) is not None:
+            if ev.error:
+                print(f"voxgate: error: {ev.error}", file=sys.stderr)
                 return EXIT_ERROR
+            notes.show(ev)
         elif isinstance(ev, EnrollProgressEvent):
             line = f"{ev.fraction * 100:5.1f}%  {ev.speech_s:5.1f}/{ev.target_s:.0f} s"
             if ev.feedback:
@@ -205,53 +218,86 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     return EXIT_ERROR
 
 
-def _live(args: argparse.Namespace, mode: str, user: str | None) -> int:
-    from voxgate.core.decision import DecisionAggregator
-    from voxgate.core.events import DecisionEvent, DecisionState, ScoreEvent, StatusEvent
+def _outcome(pipeline: Any, source: Any, name: str, notes: _Notes, live: bool) -> dict[str, Any]:
+    """Run one attempt; returns the result record (``exit`` = its exit code)."""
+    from voxgate.core.events import DecisionEvent, StatusEvent
 
-    pipeline = _pipeline(args, mode=mode, user=user)
-    source = _source(args, args.file)
+    rec: dict[str, Any] = {"file": name}
     last_state = None
-    last_decision = None
-    scores: list[Any] = []
     try:
         for ev in pipeline.run(source):
             if isinstance(ev, StatusEvent):
-                if _print_status(ev) is not None:
-                    return EXIT_ERROR
-            elif isinstance(ev, ScoreEvent):
-                scores.append(ev)
-            elif isinstance(ev, DecisionEvent):
-                if ev.state != DecisionState.LISTENING:
-                    last_decision = ev
-                key = (ev.state, ev.who)
-                if key != last_state:
-                    print(_describe(ev), flush=True)
-                    last_state = key
+                if ev.error:
+                    locked = bool(ev.extra.get("locked"))
+                    rec.update(error=ev.error, exit=EXIT_LOCKED if locked else EXIT_ERROR)
+                    return rec
+                notes.show(ev)
+            elif live and isinstance(ev, DecisionEvent) and ev.state.value != last_state:
+                print(f"[{ev.t_s:7.2f} s] {ev.state.value}", flush=True)
+                last_state = ev.state.value
     except KeyboardInterrupt:
         pipeline.stop()
-    final = last_decision
-    if args.file and scores:
-        # A whole recording: one decision over all of its scored windows.
-        agg = DecisionAggregator(
-            len(scores),
-            scores[-1].threshold,
-            k_min=1,
-            uncertain_std=pipeline.config.uncertain_std,
-            mode=mode,
-            max_gap_s=float("inf"),
+    att = pipeline.attempt
+    v = att.verdict
+    final = v is not None and v.state.value in ("accepted", "rejected")
+    rec.update(
+        decision=v.state.value if final else "undecided",
+        who=v.who if final else None,
+        speech_s=round(att.speech_s, 3),
+        windows=att.windows_scored,
+        score=None if v is None else v.score,
+        threshold=None if v is None else v.threshold,
+    )
+    codes = {"accepted": EXIT_OK, "rejected": EXIT_REJECTED, "undecided": EXIT_UNDECIDED}
+    rec["exit"] = codes[rec["decision"]]
+    return rec
+
+
+def _verdict_text(rec: dict[str, Any], mode: str, scores: bool) -> str:
+    if "error" in rec:
+        return f"{'LOCKED' if rec['exit'] == EXIT_LOCKED else 'ERROR'}: {rec['error']}"
+    d, who = rec["decision"], rec["who"]
+    if d == "undecided":
+        text = "NO DECISION (not enough voiced speech, or uncertain)"
+    elif mode == "identification":
+        text = f"known: {who}" if d == "accepted" else (
+            f"not authorized: {who}" if who else "unknown"
         )
-        for sc in scores:
-            final = agg.push(sc)
-    if final is None:
-        print("verdict: NO DECISION (not enough speech)")
-        return EXIT_UNDECIDED
-    print(f"verdict: {_describe(final).split('] ', 1)[1]} over {final.n_windows} windows")
-    if final.state == DecisionState.ACCEPTED:
-        return EXIT_OK
-    if final.state == DecisionState.UNCERTAIN:
-        return EXIT_UNDECIDED
-    return EXIT_REJECTED
+    else:
+        text = f"ACCEPTED {who}" if d == "accepted" else "REJECTED"
+    text += f" ({rec['speech_s']:.1f} s of speech)"
+    if scores and rec.get("score") is not None:
+        text += f" score {rec['score']:.3f} threshold {rec['threshold']:.3f}"
+    return text
+
+
+def _live(args: argparse.Namespace, mode: str, user: str | None) -> int:
+    from voxgate.core.errors import ConfigError
+
+    if args.no_lockout and not args.file:
+        raise ConfigError("--no-lockout is for offline evaluation of --file recordings only")
+    if args.head:
+        mode = f"head-{mode}"
+    pipeline = _pipeline(args, mode=mode, user=user, lockout=not args.no_lockout)
+    notes = _Notes()
+    worst = EXIT_OK
+    targets = args.file or [None]
+    for path in targets:
+        source = _source(args, path)
+        rec = _outcome(pipeline, source, path or str(source.name), notes, live=not args.file)
+        worst = max(worst, rec["exit"], key=_SEVERITY.index)
+        if args.json:
+            shown = {k: v for k, v in rec.items() if k != "exit"}
+            if not args.scores:
+                shown.pop("score", None)
+                shown.pop("threshold", None)
+            print(json.dumps(shown), flush=True)
+        elif "error" in rec and len(targets) == 1:
+            print(f"voxgate: error: {rec['error']}", file=sys.stderr)
+        else:
+            prefix = f"{path}: " if len(targets) > 1 else "verdict: "
+            print(prefix + _verdict_text(rec, mode.replace("head-", ""), args.scores))
+    return worst
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -260,38 +306,3 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_identify(args: argparse.Namespace) -> int:
     return _live(args, "identification", None)
-
-
-def cmd_profiles_list(args: argparse.Namespace) -> int:
-    store = _store(args)
-    profiles = store.list()
-    for problem in store.problems:
-        print(f"warning: {problem}", file=sys.stderr)
-    if not profiles:
-        print(f"no voice profiles in {store.root}")
-        return EXIT_OK
-    for p in profiles:
-        auth = "authorized" if p.authorized else "not authorized"
-        print(
-            f"{p.name:24s} {auth:15s} {p.speech_s:6.1f} s speech  {p.n_windows:4d} windows  "
-            f"model {p.model_fingerprint or '?'}  created {p.created}"
-        )
-    return EXIT_OK
-
-
-def cmd_profiles_delete(args: argparse.Namespace) -> int:
-    _store(args).delete(args.name)
-    print(f"deleted {args.name!r}")
-    return EXIT_OK
-
-
-def cmd_profiles_authorize(args: argparse.Namespace) -> int:
-    p = _store(args).set_authorized(args.name, not args.off)
-    print(f"{p.name!r} is {'authorized' if p.authorized else 'not authorized'}")
-    return EXIT_OK
-
-
-def cmd_profiles_rename(args: argparse.Namespace) -> int:
-    p = _store(args).rename(args.old, args.new)
-    print(f"renamed {args.old!r} to {p.name!r}")
-    return EXIT_OK
