@@ -261,7 +261,7 @@ def test_interrupted_build_leaves_neither_output_nor_tmp(tmp_path, corpus, exc):
     def hook(done: int, total: int) -> None:
         seen.append(done)
         if done == 3:
-            assert any(p.name.startswith("data.h5.tmp-") for p in tmp_path.iterdir())
+            assert [p.name.startswith(".data.h5.") for p in tmp_path.iterdir()] == [True]
             raise exc("stop")
 
     with pytest.raises(exc):

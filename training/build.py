@@ -2,11 +2,15 @@
 
 Pipeline per recording: load -> 16 kHz mono -> VAD silence removal -> (split, decided per
 recording beforehand) -> 1-s chunks -> augmentation (train split only) -> log-mel (float16).
-The file is written to ``<out>.tmp-<pid>`` and renamed only when complete.
+The file is written beside ``out`` as a temp file (``voxgate.core.fileio.atomic_path``) and
+renamed only when complete; on any failure, interrupt or SIGTERM nothing is left at or beside
+``out``. HDF5 writes go through :class:`_GuardedFile`, so a full disk is an OSError for the
+caller, never a broken HDF5 library state (which used to end in a segmentation fault).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import hashlib
@@ -14,6 +18,7 @@ import itertools
 import json
 import os
 import sys
+import tempfile
 import time
 import zlib
 from collections import defaultdict
@@ -25,6 +30,7 @@ import numpy as np
 
 from voxgate.core.config import FeatureConfig
 from voxgate.core.errors import AudioError, ConfigError, DatasetError
+from voxgate.core.fileio import TEMP_SUFFIX, atomic_path
 
 from .augment import (
     AUG_TAGS,
@@ -88,6 +94,7 @@ class BuildConfig:
     max_files_per_speaker: int | None = None
     max_seconds_per_speaker: float | None = None
     compression: str | None = "lzf"
+    max_file_s: float | None = 1800.0  # longer recordings are skipped (memory grows with length)
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.augment) - set(DEFAULT_AUGMENTATIONS))
@@ -109,6 +116,8 @@ class BuildConfig:
             raise ConfigError("max_files_per_speaker must be >= 1")
         if self.max_seconds_per_speaker is not None and self.max_seconds_per_speaker <= 0:
             raise ConfigError("max_seconds_per_speaker must be > 0")
+        if self.max_file_s is not None and self.max_file_s <= 0:
+            raise ConfigError("max_file_s must be > 0 (or None for no limit)")
         if self.compression not in (None, "lzf", "gzip"):
             raise ConfigError("compression must be None, 'lzf' or 'gzip'")
         FeatureConfig.preset(self.feature_preset)  # validates the name
@@ -188,7 +197,7 @@ def _scan_folder(root: Path) -> list[SourceFile]:
 
 def _read_manifest(csv_path: Path, subsets: Sequence[str] | None) -> list[SourceFile]:
     try:
-        with open(csv_path, newline="", encoding="utf-8") as fh:
+        with open(csv_path, newline="", encoding="utf-8-sig") as fh:  # -sig: Excel's BOM
             reader = csv.DictReader(fh)
             cols = set(reader.fieldnames or ())
             missing = {"speaker", "path"} - cols
@@ -439,7 +448,7 @@ def process_file(task: dict[str, Any]) -> dict[str, Any]:
     sr, cs = cfg.sample_rate, cfg.chunk_samples
     path = task["path"]
     try:
-        wave = load_audio(path, sr)
+        wave = load_audio(path, sr, max_duration_s=task.get("max_file_s"))
         speech = remove_silence(wave, sr, task["vad_aggressiveness"], path=path)
     except AudioError as exc:
         return {"ok": False, "reason": f"{type(exc).__name__}: {exc.reason}"}
@@ -542,13 +551,49 @@ def _plan_augmentations(
 # --------------------------------------------------------------------------- writer
 
 
-class _Writer:
-    """Appends feature rows to a growing HDF5 file."""
+class _GuardedFile:
+    """The file object h5py writes through. The first OSError of a write (ENOSPC, EFBIG,
+    EIO...) is kept in ``error`` and later writes and truncates are dropped, so HDF5 never
+    sees a failed write: its state stays sound, closing works, and the caller raises
+    ``error``. (A failed write inside HDF5 left its object ids inconsistent, and the next
+    close or garbage collection crashed the interpreter.)"""
 
-    def __init__(self, path: Path, frames: int, n_mels: int, compression: str | None):
+    def __init__(self, path: Path):
+        self.raw = open(path, "w+b", buffering=0)  # unbuffered: errors surface at the write
+        self.error: OSError | None = None
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        if self.error is None:
+            try:
+                done = 0
+                while done < len(view):
+                    done += self.raw.write(view[done:]) or 0
+            except OSError as exc:
+                self.error = exc
+        return len(view)
+
+    def truncate(self, size: int | None = None) -> int:
+        if self.error is None:
+            try:
+                return self.raw.truncate(size)
+            except OSError as exc:
+                self.error = exc
+        return size or 0
+
+    def __getattr__(self, name: str) -> Any:  # read, readinto, seek, tell, flush
+        return getattr(self.raw, name)
+
+
+class _Writer:
+    """Appends feature rows to a growing HDF5 file; :meth:`check` raises a write error."""
+
+    def __init__(self, path: Path, out: Path, frames: int, n_mels: int, compression: str | None):
         import h5py
 
-        self.f = h5py.File(path, "w")
+        self.out = out
+        self.file = _GuardedFile(path)
+        self.f = h5py.File(self.file, "w")
         self.n = 0
         kw: dict[str, Any] = {"compression": compression} if compression else {}
         rows = max(1, min(256, (1 << 20) // (frames * n_mels * 2)))
@@ -577,6 +622,28 @@ class _Writer:
             self.f[name].resize(b, axis=0)
             self.f[name][a:b] = np.asarray(values[name], dtype=dt)
         self.n = b
+        self.check()
+
+    def check(self) -> None:
+        """Raise the first write error as an OSError naming ``out`` (the file the user asked for)."""
+        exc = self.file.error
+        if exc is not None:
+            raise OSError(exc.errno, exc.strerror or str(exc), str(self.out)) from exc
+
+    def close(self) -> None:
+        """Close HDF5, then the file; a write error (also one of the final flush) is raised."""
+        try:
+            self.f.close()
+        finally:
+            self.file.raw.close()
+        self.check()
+
+    def discard(self) -> None:
+        """Close after a failure; errors here must not hide the one being raised."""
+        with contextlib.suppress(Exception):
+            self.f.close()
+        with contextlib.suppress(OSError):
+            self.file.raw.close()
 
 
 def _sources_array(rows: list[dict[str, Any]]) -> np.ndarray:
@@ -614,15 +681,19 @@ def build_dataset(
     workers: int | None = None,
     progress: bool = False,
     on_file: Callable[[int, int], None] | None = None,
+    force: bool = False,
 ) -> BuildSummary:
     """Build the HDF5 dataset ``out`` from ``srcs``; returns a BuildSummary.
 
     ``authorized``: speaker ids (full or plain where unambiguous). ``workers``: processes
     (default os.cpu_count(); 1 runs in this process). ``progress``: tqdm bar on stderr.
-    ``on_file(done, total)`` is called after each file. Raises DatasetError / ConfigError;
-    on any failure or interrupt neither ``out`` nor a temporary file is left behind.
+    ``on_file(done, total)`` is called after each file. ``force``: replace an existing
+    ``out`` (never one of the inputs). Before any audio is decoded, refuses (DatasetError) an
+    ``out`` that is a folder, an input, an existing file without ``force`` or in a folder it
+    cannot write, and a selection with fewer than 2 speakers or no outsider. Raises
+    DatasetError / ConfigError, and OSError (naming ``out``) for a write error such as a full
+    disk; on any failure or interrupt neither ``out`` nor a temporary file is left behind.
     """
-
     t0 = time.perf_counter()
     config = config or BuildConfig()
     workers = (os.cpu_count() or 1) if workers is None else workers
@@ -631,11 +702,11 @@ def build_dataset(
     if not authorized:
         raise DatasetError("at least one authorized speaker is required")
     out = Path(out)
-    if not out.parent.is_dir():
-        raise DatasetError(f"output folder {out.parent} does not exist")
+    _check_out_folder(out)
     fcfg = config.feature_config
 
     table = collect_sources(srcs, config.subsets)
+    _check_out_file(out, srcs, table, force)
     all_ids = sorted({s.speaker for s in table})
     excl, unmatched_excl = resolve_speaker_ids(config.exclude_speakers, all_ids, what="excluded")
     auth, missing = resolve_speaker_ids(authorized, all_ids)
@@ -651,20 +722,8 @@ def build_dataset(
     splits = assign_splits(table, config.seed)
     speakers = sorted({s.speaker for s in table})
     auth_set = set(auth)
-
-    # Oversampling: estimated from train durations before any audio is decoded.
-    extra, factor = 0.0, 1.0
-    if config.oversample and config.augment:
-        d_auth = sum(
-            s.duration_s or 0 for s, k in zip(table, splits) if k == 0 and s.speaker in auth_set
-        )
-        d_out = sum(
-            s.duration_s or 0 for s, k in zip(table, splits) if k == 0 and s.speaker not in auth_set
-        )
-        if d_auth > 0:
-            factor = float(np.clip(d_out / d_auth, 1.0, config.oversample_max))
-            extra = (factor - 1.0) * (1 + config.n_aug)
-
+    _check_speakers(speakers, auth_set, "the selection has")
+    factor, extra = _oversampling(table, splits, auth_set, config)
     config_dict = {**config.to_dict(), "sources": [str(p) for p in srcs], "authorized": auth}
     config_dict["oversample_factor"] = factor
     fingerprint = _fingerprint(table, splits, config_dict)
@@ -681,14 +740,108 @@ def build_dataset(
             "augment": list(config.augment),
             "n_aug": config.n_aug,
             "extra_copies": extra if s.speaker in auth_set else 0.0,
+            "max_file_s": config.max_file_s,
         }  # fmt: skip
         for s, k in zip(table, splits)
     ]
+    attrs = {
+        "schema_version": SCHEMA_VERSION,
+        "feature_config": fcfg.to_json(),
+        "authorized": json.dumps(auth),
+        "aug_tags": json.dumps(list(AUG_TAGS)),
+        "split_names": json.dumps(list(SPLIT_NAMES)),
+        "build_config": json.dumps(config_dict, sort_keys=True),
+        "fingerprint": fingerprint,
+    }
+    with atomic_path(out) as tmp:
+        res = _write(tmp, out, tasks, table, splits, speakers, auth_set, attrs, config,
+                     workers=workers, progress=progress, on_file=on_file)  # fmt: skip
+    sources = res["sources"]
+    return BuildSummary(
+        out=out, counts=res["counts"], n_files=len(table), n_sources=len(sources),
+        n_chunks=res["n_chunks"], speakers=res["kept"], authorized=auth,
+        skipped=res["skipped"], dropped_speakers=res["dropped"],
+        unmatched_excludes=unmatched_excl, audio_hours=res["audio_s"] / 3600.0,
+        speech_hours=sum(s["speech_s"] for s in sources) / 3600.0, oversample_factor=factor,
+        fingerprint=fingerprint, seconds=time.perf_counter() - t0,
+    )  # fmt: skip
 
-    tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
-    writer = None
+
+def _check_out_folder(out: Path) -> None:
+    """``out``'s folder exists and takes a new file (a probe temp file, removed at once)."""
+    if not out.parent.is_dir():
+        raise DatasetError(f"output folder {out.parent} does not exist")
+    if out.is_dir():
+        raise DatasetError(f"--out {out} is a folder; give a file name such as {out / 'data.h5'}")
     try:
-        writer = _Writer(tmp, fcfg.frames_per_chunk, fcfg.n_mels, config.compression)
+        fd, probe = tempfile.mkstemp(prefix=f".{out.name}.", suffix=TEMP_SUFFIX, dir=out.parent)
+    except OSError as exc:
+        raise DatasetError(
+            f"cannot write to {out.parent}: {exc.strerror or exc}"
+        ) from exc  # fmt: skip
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+
+
+def _check_out_file(out: Path, srcs: Sequence[str | Path], table: list[SourceFile], force: bool):
+    """Never write over an input (a source folder, manifest or recording); replace an
+    existing file only with ``force``."""
+    if not out.exists():
+        return
+    for p in itertools.chain(map(Path, srcs), (s.path for s in table)):
+        with contextlib.suppress(OSError):
+            if os.path.samefile(p, out):
+                raise DatasetError(f"--out {out} is one of the inputs ({p}); choose another file")
+    if not force:
+        raise DatasetError(f"{out} exists; use --force to replace it")
+
+
+def _check_speakers(speakers: Sequence[str], auth_set: set[str], what: str) -> None:
+    """Training needs two classes: at least 2 speakers, and one that is not authorized."""
+    if len(speakers) < 2:
+        raise DatasetError(
+            f"{what} {len(speakers)} speaker(s) ({', '.join(speakers) or 'none'}); "
+            "a dataset needs at least 2"
+        )
+    if not set(speakers) - auth_set:
+        raise DatasetError(
+            f"{what} no outsider: every speaker ({', '.join(speakers)}) is authorized; "
+            "add recordings of other people"
+        )
+
+
+def _oversampling(table, splits, auth_set: set[str], config: BuildConfig) -> tuple[float, float]:
+    """(factor, extra augmented copies per authorized chunk), from train durations before
+    any audio is decoded."""
+    if not (config.oversample and config.augment):
+        return 1.0, 0.0
+    d_auth = sum(s.duration_s or 0 for s, k in zip(table, splits) if k == 0 and s.speaker in auth_set)
+    d_out = sum(
+        s.duration_s or 0 for s, k in zip(table, splits) if k == 0 and s.speaker not in auth_set
+    )
+    if d_auth <= 0:
+        return 1.0, 0.0
+    factor = float(np.clip(d_out / d_auth, 1.0, config.oversample_max))
+    return factor, (factor - 1.0) * (1 + config.n_aug)
+
+
+def _no_chunks_message(skipped: list[tuple[str, str]], limit: int = 20) -> str:
+    lines = [f"  {path}: {reason}" for path, reason in skipped[:limit]]
+    more = f"\n  ... and {len(skipped) - limit} more" if len(skipped) > limit else ""
+    return (
+        f"no chunks were produced: all {len(skipped)} file(s) were skipped:\n"
+        + "\n".join(lines)
+        + more
+    )
+
+
+def _write(tmp, out, tasks, table, splits, speakers, auth_set, attrs, config, *, workers,
+           progress, on_file) -> dict[str, Any]:  # fmt: skip
+    """Process every file and write the HDF5 file ``tmp``; returns what the summary needs."""
+    fcfg = config.feature_config
+    writer = _Writer(tmp, out, fcfg.frames_per_chunk, fcfg.n_mels, config.compression)
+    try:
         spk_index = {s: i for i, s in enumerate(speakers)}
         sources: list[dict[str, Any]] = []
         skipped: list[tuple[str, str]] = []
@@ -700,72 +853,59 @@ def build_dataset(
                     label=int(src.speaker in auth_set), split=k,
                 )  # fmt: skip
                 audio_s += res["duration_s"]
-                sources.append(
-                    {
-                        "path": str(src.path),
-                        "speaker": src.speaker,
-                        "session": src.session,
-                        "corpus": src.corpus,
-                        "subset": src.subset,
-                        "gender": src.gender,
-                        "duration_s": res["duration_s"],
-                        "speech_s": res["speech_s"],
-                        "chunks": res["chunks"],
-                        "split": k,
-                    }  # fmt: skip
-                )
+                sources.append(_source_row(src, k, res))
             else:
                 skipped.append((str(src.path), res["reason"]))
             if on_file is not None:
                 on_file(n_done, len(tasks))
-        f = writer.f
         if writer.n == 0:
-            raise DatasetError("no chunks were produced (every file was skipped or too short)")
-        # Drop speakers that produced no chunk, so every class index has data.
-        spk_col = f["speaker"][:]
-        present = np.unique(spk_col)
-        kept = [speakers[i] for i in present]
-        dropped = sorted(set(speakers) - set(kept))
-        lost_auth = sorted(auth_set & set(dropped))
-        if lost_auth:
-            raise DatasetError(f"authorized speaker(s) {lost_auth} produced no usable audio")
-        remap = np.full(len(speakers), -1, dtype=np.int32)
-        remap[present] = np.arange(len(present), dtype=np.int32)
-        f["speaker"][:] = remap[spk_col]
-        f.create_dataset("sources", data=_sources_array(sources))
-        counts = _count(f)
-        attrs = {
-            "schema_version": SCHEMA_VERSION,
-            "feature_config": fcfg.to_json(),
-            "speakers": json.dumps(kept),
-            "authorized": json.dumps(auth),
-            "aug_tags": json.dumps(list(AUG_TAGS)),
-            "split_names": json.dumps(list(SPLIT_NAMES)),
-            "build_config": json.dumps(config_dict, sort_keys=True),
-            "skipped": json.dumps([list(s) for s in skipped]),
-            "fingerprint": fingerprint,
-        }
-        for key, value in attrs.items():
-            f.attrs[key] = value
+            raise DatasetError(_no_chunks_message(skipped))
+        kept, dropped, counts = _finish(writer, speakers, auth_set, sources, skipped, attrs)
         n_chunks = writer.n
-        f.attrs["complete"] = True
-        f.close()
-        os.replace(tmp, out)
+        writer.close()
     except BaseException:
-        if writer is not None:
-            try:
-                writer.f.close()
-            except Exception:  # already closed or broken: removing the file is what matters
-                pass
-        tmp.unlink(missing_ok=True)
+        writer.discard()
         raise
-    return BuildSummary(
-        out=out, counts=counts, n_files=len(table), n_sources=len(sources), n_chunks=n_chunks,
-        speakers=kept, authorized=auth, skipped=skipped, dropped_speakers=dropped,
-        unmatched_excludes=unmatched_excl, audio_hours=audio_s / 3600.0,
-        speech_hours=sum(s["speech_s"] for s in sources) / 3600.0, oversample_factor=factor,
-        fingerprint=fingerprint, seconds=time.perf_counter() - t0,
-    )  # fmt: skip
+    return {
+        "sources": sources, "skipped": skipped, "audio_s": audio_s, "kept": kept,
+        "dropped": dropped, "counts": counts, "n_chunks": n_chunks,
+    }  # fmt: skip
+
+
+def _source_row(src: SourceFile, split: int, res: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "path": str(src.path), "speaker": src.speaker, "session": src.session,
+        "corpus": src.corpus, "subset": src.subset, "gender": src.gender,
+        "duration_s": res["duration_s"], "speech_s": res["speech_s"], "chunks": res["chunks"],
+        "split": split,
+    }  # fmt: skip
+
+
+def _finish(writer: _Writer, speakers, auth_set, sources, skipped, attrs):
+    """Drop speakers that produced no chunk (so every class index has data), write the
+    sources table and attributes; returns (kept, dropped, counts)."""
+    f = writer.f
+    spk_col = f["speaker"][:]
+    present = np.unique(spk_col)
+    kept = [speakers[i] for i in present]
+    dropped = sorted(set(speakers) - set(kept))
+    lost_auth = sorted(auth_set & set(dropped))
+    if lost_auth:
+        raise DatasetError(f"authorized speaker(s) {lost_auth} produced no usable audio")
+    _check_speakers(kept, auth_set, "after skipping unusable files, the dataset has")
+    remap = np.full(len(speakers), -1, dtype=np.int32)
+    remap[present] = np.arange(len(present), dtype=np.int32)
+    f["speaker"][:] = remap[spk_col]
+    f.create_dataset("sources", data=_sources_array(sources))
+    counts = _count(f)
+    all_attrs = {
+        **attrs, "speakers": json.dumps(kept), "skipped": json.dumps([list(s) for s in skipped])
+    }
+    for key, value in all_attrs.items():
+        f.attrs[key] = value
+    f.attrs["complete"] = True
+    writer.check()
+    return kept, dropped, counts
 
 
 def _run(tasks, table, splits, workers: int, progress: bool):

@@ -21,6 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument("sources", nargs="+", metavar="SRC")
     b.add_argument("--out", required=True, type=Path, help="output .h5 file")
     b.add_argument(
+        "--force", action="store_true", help="replace --out if it exists (never an input)"
+    )
+    b.add_argument(
         "--authorized", required=True, help="authorized speaker ids, comma-separated or @file"
     )
     b.add_argument("--subsets", help="manifest subsets to keep, e.g. test-clean,train-clean-100")
@@ -45,6 +48,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument("--chunk-hop-s", type=float, help="default: the chunk length (no overlap)")
     b.add_argument("--min-chunk-fraction", type=float, default=0.5)
     b.add_argument("--compression", choices=("lzf", "gzip", "none"), default="lzf")
+    b.add_argument(
+        "--max-file-s", type=float, metavar="S",
+        help="skip recordings longer than S seconds (memory grows with a file's length; "
+        "default: BuildConfig.max_file_s, 1800)",
+    )  # fmt: skip
     b.add_argument("--json", action="store_true", help="print the summary as JSON")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     b.add_argument(
@@ -96,6 +104,7 @@ def _build(args: argparse.Namespace) -> int:
         max_files_per_speaker=args.max_files_per_speaker,
         max_seconds_per_speaker=args.max_seconds_per_speaker,
         compression=None if args.compression == "none" else args.compression,
+        **({} if args.max_file_s is None else {"max_file_s": args.max_file_s}),
     )
     on_file = None
     if args.progress == "json":
@@ -109,6 +118,7 @@ def _build(args: argparse.Namespace) -> int:
     summary = build_dataset(
         args.sources, args.out, parse_id_list(args.authorized), config,
         workers=args.workers, progress=args.progress == "bar" and not args.quiet, on_file=on_file,
+        force=args.force,
     )  # fmt: skip
     if args.json:
         print(json.dumps(summary.to_dict(), indent=2))
