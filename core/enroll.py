@@ -161,6 +161,7 @@ class Enroller:
         if speech_ratio < self.min_speech_ratio:
             if level > self.noisy_dbfs:
                 feedback.append(FEEDBACK_NOISE)
+                self.refused[FEEDBACK_NOISE] = self.refused.get(FEEDBACK_NOISE, 0) + 1
         elif (reason := self._voicing_problem(window)) is not None:
             if reason not in feedback:
                 feedback.append(reason)

@@ -211,3 +211,52 @@ def test_to_plain_for_metadata_and_for_json() -> None:
         to_plain({"x": object()}, json_safe=True)
     with pytest.raises(TypeError, match="not a str or int"):
         to_plain({(1, 2): 3})
+
+
+def test_fingerprint_covers_threshold_and_calibration(tmp_path: Path) -> None:
+    from voxgate.core.errors import ConfigError
+    from voxgate.core.gate import cosine_threshold
+    from voxgate.core.inference import SpeakerEncoder
+
+    path = tmp_path / "m.pt"
+    _save(path, _net(), threshold=0.6, calibration={"target_far": 0.01})
+    before = SpeakerEncoder.from_checkpoint(path).fingerprint
+    update_checkpoint(path, threshold=0.55)
+    assert SpeakerEncoder.from_checkpoint(path).fingerprint != before
+    update_checkpoint(path, threshold=0.6, calibration={"target_far": 0.5})
+    assert SpeakerEncoder.from_checkpoint(path).fingerprint != before
+    update_checkpoint(path, threshold=0.6, calibration={"target_far": 0.01})
+    assert SpeakerEncoder.from_checkpoint(path).fingerprint == before
+    # A threshold outside the cosine range is refused, never applied.
+    update_checkpoint(path, threshold=-1.0)
+    with pytest.raises(ConfigError, match="calibrated threshold"):
+        cosine_threshold(SpeakerEncoder.from_checkpoint(path))
+
+
+def test_config_bounds_are_checked_before_anything_is_allocated(tmp_path: Path) -> None:
+    path = tmp_path / "m.pt"
+    _save(path, _net())
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["model_config"]["heads"] = [["identification", 3_000_000]]
+    torch.save(ckpt, path)
+    with pytest.raises(CheckpointError, match="exceed"):
+        load_checkpoint(path)
+    # Within the bounds but not matching the stored weights: refused from the shapes alone.
+    ckpt["model_config"]["heads"] = [["identification", 90_000]]
+    torch.save(ckpt, path)
+    built = []
+    import voxgate.core.checkpoint as C
+
+    real = C.SpeakerNet
+
+    def spy(cfg):
+        built.append(torch.empty(0).device.type)  # the default device while building
+        return real(cfg)
+
+    C.SpeakerNet = spy
+    try:
+        with pytest.raises(CheckpointError, match="expected"):
+            load_checkpoint(path)
+    finally:
+        C.SpeakerNet = real
+    assert built == ["meta"]  # only the shape probe ran, on the meta device

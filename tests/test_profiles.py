@@ -117,3 +117,136 @@ def test_is_compatible_checks_fingerprint_and_size() -> None:
     assert not ProfileStore.is_compatible(unknown, enc)
     short = Profile(name="a", embedding=unit(8), model_fingerprint=enc.fingerprint)
     assert not ProfileStore.is_compatible(short, enc)
+
+
+# -- the store as an attacker and concurrent commands see it ------------------------------
+
+
+def _write_fields(store: ProfileStore, name: str, **fields) -> None:
+    path = store.path_for(name)
+    data = json.loads(path.read_text())
+    data.update(fields)
+    path.write_text(json.dumps(data))
+
+
+def test_fields_are_validated_by_type_and_the_file_is_named(tmp_path) -> None:
+    store = ProfileStore(tmp_path)
+    for name, fields in [
+        ("a", {"authorized": "false"}),  # a string is not a boolean: never "authorized"
+        ("b", {"n_windows": "abc"}),
+        ("c", {"embedding": [0.0] * 8}),  # would block every comparison
+        ("d", {"speech_s": -1.0}),
+    ]:
+        store.save(make(name))
+        _write_fields(store, name, **fields)
+    store.save(make("ok", 5))
+    assert [p.name for p in store.list()] == ["ok"]  # listing never crashes
+    assert len(store.problems) == 4
+    assert all(store.root.name in str(e) and ".json" in str(e) for e in store.problems)
+    with pytest.raises(ProfileError, match="authorized"):
+        store.get("a")
+
+
+def test_world_writable_store_and_profiles_are_refused(tmp_path) -> None:
+    store = ProfileStore(tmp_path / "p")
+    store.save(make("ann"))
+    store.root.chmod(0o777)
+    with pytest.raises(ProfileError, match="chmod 700"):
+        store.list()
+    store.root.chmod(0o700)
+    store.path_for("ann").chmod(0o666)
+    assert store.list() == [] and "chmod 600" in str(store.problems[0])
+
+
+def test_unreadable_store_is_an_error_not_empty(tmp_path, monkeypatch) -> None:
+    import os
+
+    store = ProfileStore(tmp_path)
+    store.save(make("ann"))
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(os, "listdir", denied)
+    monkeypatch.setattr(os, "scandir", denied)
+    with pytest.raises(ProfileError, match="cannot read the profile store"):
+        store.list()
+
+
+def test_a_profile_file_must_hold_its_own_name(tmp_path) -> None:
+    store = ProfileStore(tmp_path)
+    store.save(make("ann"))
+    store.path_for("ann").rename(store.path_for("mallory"))  # planted under another name
+    with pytest.raises(ProfileError, match="another file name"):
+        store.get("mallory")
+
+
+def test_enroll_without_replace_fails_if_the_name_appears_meanwhile(tmp_path) -> None:
+    store = ProfileStore(tmp_path)
+    store.save(make("carol", 1), replace=False)
+    with pytest.raises(ProfileError, match="exists"):
+        store.save(make("carol", 2), replace=False)
+    np.testing.assert_array_equal(store.get("carol").embedding, unit(seed=1))
+
+
+def _racer(root: str, action: str, barrier, out, slot: int) -> None:
+    store = ProfileStore(root)
+    barrier.wait()
+    try:
+        if action == "enroll":
+            store.save(make("carol", 2), replace=False)
+        elif action == "rename":
+            store.rename("ann", "anne")
+        else:
+            store.set_authorized("ann", False)
+        out.put((slot, "ok"))
+    except ProfileError as exc:
+        out.put((slot, str(exc)))
+
+
+def _race(root, actions: list[str]) -> list[str]:
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    barrier, out = ctx.Barrier(len(actions)), ctx.Queue()
+    procs = [
+        ctx.Process(target=_racer, args=(str(root), a, barrier, out, i))
+        for i, a in enumerate(actions)
+    ]
+    for p in procs:
+        p.start()
+    results = dict(out.get(timeout=60) for _ in procs)
+    for p in procs:
+        p.join(timeout=60)
+    return [results[i] for i in range(len(actions))]
+
+
+def test_concurrent_commands_never_lose_an_update(tmp_path) -> None:
+    for round_ in range(6):
+        root = tmp_path / f"r{round_}"
+        store = ProfileStore(root)
+        store.save(make("ann", 1))
+        results = _race(root, ["enroll", "enroll", "rename" if round_ % 2 else "authorize"])
+        assert results[:2].count("ok") == 1  # exactly one of two concurrent enrolls wins
+        names = [p.name for p in store.list()]
+        assert names.count("carol") == 1 and len(names) == 2  # no duplicated voice
+    # rename racing authorize --off, in either order: one profile, the revocation survives.
+    for round_ in range(10):
+        root = tmp_path / f"a{round_}"
+        ProfileStore(root).save(make("ann", 1))
+        results = _race(root, ["rename", "off"])
+        profiles = ProfileStore(root).list()
+        assert len(profiles) == 1, results
+        assert results[1] != "ok" or profiles[0].authorized is False, results
+
+
+def test_temp_files_of_a_killed_write_are_cleaned_on_the_next_write(tmp_path) -> None:
+    import os
+
+    store = ProfileStore(tmp_path)
+    store.save(make("ann"))
+    stale = tmp_path / ".x.json.abc.vxtmp"
+    stale.write_text("half a profile")
+    os.utime(stale, (0, 0))
+    store.save(make("bob"))
+    assert not stale.exists()
