@@ -69,8 +69,8 @@ def test_not_a_voice_is_refused_with_its_reason(name) -> None:
 
 def test_real_speech_of_every_corpus_is_accepted() -> None:
     from voxgate.core.audio import load_audio
-    from voxgate.core.scoring import windows
     from voxgate.core.config import FeatureConfig
+    from voxgate.core.scoring import windows
 
     if not (SHARED_DATA / "manifest.csv").is_file():
         pytest.skip(f"shared data not found at {SHARED_DATA}")
