@@ -291,3 +291,35 @@ def test_partial_and_too_long_files_are_skipped_with_the_reason(tmp_path, corpus
         "TooLongError: 6 s long, more than the limit of 5 s"
     )
     assert summary.n_sources == 4
+
+
+# --------------------------------------------------------------------------- long files
+
+
+def test_long_recording_is_processed_in_segments(tmp_path, monkeypatch) -> None:
+    """Past SEGMENT_S a file is decoded and processed piece by piece (bounded memory); a file
+    within one segment gives exactly the rows of a whole-file pass."""
+    from conftest import voiced
+
+    path = write_wav(tmp_path, "five.wav", voiced(150.0, seconds=5.0, seed=3), 16000)
+    task = {
+        "path": str(path), "feature_config": BuildConfig().feature_config.to_dict(), "seed": 1,
+        "vad_aggressiveness": 2, "hop_samples": None, "min_fraction": 0.5, "train": True,
+        "augment": ["noise_low", "specaug_freq"], "n_aug": 2, "extra_copies": 0.0,
+        "max_file_s": None,
+    }  # fmt: skip
+    whole = build.process_file(task)
+    monkeypatch.setattr(build, "SEGMENT_S", 2.0)
+    pieces = build.process_file(task)
+    assert whole["ok"] and pieces["ok"]
+    assert pieces["duration_s"] == pytest.approx(5.0) == whole["duration_s"]
+    n = pieces["chunks"]
+    assert n >= 3 and abs(n - whole["chunks"]) <= 2  # a partial chunk at each segment's end
+    originals = pieces["aug"] == 0
+    assert np.all(pieces["aug"][: n] == 0) and originals.sum() == n  # originals first
+    assert sorted(pieces["chunk_index"][originals]) == list(range(n))  # unique across segments
+    assert len(pieces["aug"]) == 3 * n  # every chunk has its two augmented copies
+    monkeypatch.setattr(build, "SEGMENT_S", 5.5)
+    again = build.process_file(task)
+    np.testing.assert_array_equal(again["features"], whole["features"])
+    np.testing.assert_array_equal(again["chunk_index"], whole["chunk_index"])

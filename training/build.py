@@ -22,7 +22,7 @@ import tempfile
 import time
 import zlib
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,7 @@ SCHEMA_VERSION = 1
 SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
 SPLIT_TARGETS = (0.8, 0.1, 0.1)
 _FEATURE_BATCH = 256  # chunks per log_mel call
+SEGMENT_S = 120.0  # a longer recording is processed in pieces of this many seconds of audio
 
 
 @dataclasses.dataclass
@@ -436,31 +437,90 @@ def _init_worker() -> None:
 def process_file(task: dict[str, Any]) -> dict[str, Any]:
     """Turn one recording into feature rows (top-level, so a spawned Pool can run it).
 
-    Returns {"ok": True, features float16 (R,T,M), lengths int16 (R,), aug int8 (R,),
+    The file is decoded block by block and processed in segments of ``SEGMENT_S`` seconds
+    (silence removal, chunks, augmentation, features), so memory grows only with the
+    features kept, not with the audio; a recording shorter than one segment is processed
+    whole. Returns {"ok": True, features float16 (R,T,M), lengths int16 (R,), aug int8 (R,),
     chunk_index int32 (R,), duration_s, speech_s, chunks} or {"ok": False, "reason": str}.
     """
-    from voxgate.core.audio import load_audio
-    from voxgate.core.chunking import chunk_starts
-    from voxgate.core.features import log_mel
+    from voxgate.core.errors import TooShortError
     from voxgate.core.vad import remove_silence
 
     cfg = FeatureConfig.from_dict(task["feature_config"])
     sr, cs = cfg.sample_rate, cfg.chunk_samples
     path = task["path"]
+    rng = np.random.default_rng([task["seed"], zlib.crc32(path.encode())])
+    parts: list[dict[str, np.ndarray]] = []
+    duration_s = speech_s = 0.0
+    n_chunks, silent = 0, None
     try:
-        wave = load_audio(path, sr, max_duration_s=task.get("max_file_s"))
-        speech = remove_silence(wave, sr, task["vad_aggressiveness"], path=path)
+        for segment in _segments(path, sr, task.get("max_file_s")):
+            duration_s += segment.size / sr
+            try:
+                speech = remove_silence(segment, sr, task["vad_aggressiveness"], path=path)
+            except TooShortError as exc:  # this segment is silence; others may speak
+                silent = exc
+                continue
+            speech_s += speech.size / sr
+            rows = _segment_rows(speech, task, cfg, rng, n_chunks)
+            if rows is not None:
+                n_chunks += rows["chunks"]
+                parts.append(rows)
     except AudioError as exc:
         return {"ok": False, "reason": f"{type(exc).__name__}: {exc.reason}"}
-    hop = task["hop_samples"]
-    starts = chunk_starts(speech.size, cs, hop, min_fraction=task["min_fraction"])
-    if len(starts) == 0:
+    if not parts:
+        if speech_s == 0 and silent is not None:
+            return {"ok": False, "reason": f"TooShortError: {silent.reason}"}
         return {
             "ok": False,
-            "reason": f"TooShortError: {speech.size / sr:.2f} s of speech after silence removal "
+            "reason": f"TooShortError: {speech_s:.2f} s of speech after silence removal "
             f"is less than {task['min_fraction'] * cs / sr:.2f} s",
         }
-    rng = np.random.default_rng([task["seed"], zlib.crc32(path.encode())])
+    cat = {k: np.concatenate([p[k] for p in parts]) for k in ("features", "lengths", "aug", "chunk_index")}
+    # Originals first, then copies grouped by tag: a reader without augmentation reads one run.
+    order = np.lexsort((cat["chunk_index"], cat["aug"]))
+    return {
+        "ok": True,
+        **{k: v[order] for k, v in cat.items()},
+        "duration_s": duration_s,
+        "speech_s": speech_s,
+        "chunks": n_chunks,
+    }
+
+
+def _segments(path: str, sample_rate: int, max_file_s: float | None) -> Iterator[np.ndarray]:
+    """The file's 16 kHz waveform in pieces of ``SEGMENT_S`` seconds (the last one shorter)."""
+    from voxgate.core.audio import iter_audio
+
+    n = int(SEGMENT_S * sample_rate)
+    pending: list[np.ndarray] = []
+    have = 0
+    for block in iter_audio(path, sample_rate, block_s=1.0, max_duration_s=max_file_s):
+        pending.append(block)
+        have += block.size
+        if have >= n:
+            joined = np.concatenate(pending)
+            while joined.size >= n:
+                yield joined[:n]
+                joined = joined[n:]
+            pending, have = [joined], joined.size
+    if have:
+        yield np.concatenate(pending)
+
+
+def _segment_rows(
+    speech: np.ndarray, task: dict[str, Any], cfg: FeatureConfig, rng: np.random.Generator,
+    first_chunk: int,
+) -> dict[str, Any] | None:
+    """Chunks, augmented copies and features of one segment's speech (None: no whole chunk);
+    chunk indices start at ``first_chunk``. Rows are in creation order (sorted by the caller)."""
+    from voxgate.core.chunking import chunk_starts
+    from voxgate.core.features import log_mel
+
+    sr, cs = cfg.sample_rate, cfg.chunk_samples
+    starts = chunk_starts(speech.size, cs, task["hop_samples"], min_fraction=task["min_fraction"])
+    if len(starts) == 0:
+        return None
     valid = np.minimum(cs, speech.size - starts)
 
     def cut(x: np.ndarray, s: int, n: int) -> np.ndarray:
@@ -518,16 +578,11 @@ def process_file(task: dict[str, Any]) -> dict[str, Any]:
         lengths.append(lengths[i])
     if spec_feats:
         feats = np.concatenate([feats, np.stack(spec_feats)])
-    # Originals first, then copies grouped by tag: a reader without augmentation reads one run.
-    order = np.lexsort((np.asarray(cidx), np.asarray(tags)))
     return {
-        "ok": True,
-        "features": feats[order].astype(np.float16),
-        "lengths": np.asarray(lengths, dtype=np.int16)[order],
-        "aug": np.asarray(tags, dtype=np.int8)[order],
-        "chunk_index": np.asarray(cidx, dtype=np.int32)[order],
-        "duration_s": wave.size / sr,
-        "speech_s": speech.size / sr,
+        "features": feats.astype(np.float16),
+        "lengths": np.asarray(lengths, dtype=np.int16),
+        "aug": np.asarray(tags, dtype=np.int8),
+        "chunk_index": np.asarray(cidx, dtype=np.int32) + first_chunk,
         "chunks": len(starts),
     }
 
