@@ -17,6 +17,7 @@ from .scoring import make_profile, unit
 __all__ = [
     "Enroller",
     "enroll_from_files",
+    "enroll_from_waves",
     "window_speech_ratio",
     "rms_dbfs",
     "FEEDBACK_NO_SPEECH",
@@ -298,6 +299,46 @@ def enroll_from_files(
     unreadable files and TooShortError when too little voiced speech is found.
     """
     from .audio import load_audio
+
+    if not paths:
+        raise ConfigError("enroll_from_files needs at least one file")
+    if store is not None and not replace and store.exists(name):
+        raise ProfileError(f"a profile named {name!r} exists; use --force to replace it")
+    waves = [load_audio(p, encoder.feature_config.sample_rate) for p in paths]
+    return enroll_from_waves(
+        encoder,
+        waves,
+        name,
+        authorized=authorized,
+        store=store,
+        keep_audio=keep_audio,
+        hop_s=hop_s,
+        min_speech_ratio=min_speech_ratio,
+        vad_aggressiveness=vad_aggressiveness,
+        target_s=target_s,
+        replace=replace,
+        on_progress=on_progress,
+    )
+
+
+def enroll_from_waves(
+    encoder: Any,
+    waves: Sequence[np.ndarray],
+    name: str,
+    *,
+    authorized: bool = True,
+    store: ProfileStore | None = None,
+    keep_audio: bool = False,
+    hop_s: float | None = None,
+    min_speech_ratio: float | None = None,
+    vad_aggressiveness: int | None = None,
+    target_s: float | None = None,
+    replace: bool = False,
+    on_progress: Callable[[EnrollProgressEvent], None] | None = None,
+) -> Profile:
+    """:func:`enroll_from_files` on waveforms already loaded at the model's sample rate
+    (float32 (N,) each): the one enrollment path of the CLI, the GUI, calibration and the
+    benchmarks."""
     from .scoring import (
         DEFAULT_HOP_S,
         DEFAULT_MIN_SPEECH_RATIO,
@@ -306,15 +347,12 @@ def enroll_from_files(
         windows,
     )
 
-    if not paths:
-        raise ConfigError("enroll_from_files needs at least one file")
+    if not len(waves):
+        raise ConfigError("enrollment needs at least one recording")
     hop_s = DEFAULT_HOP_S if hop_s is None else hop_s
     ratio_min = DEFAULT_MIN_SPEECH_RATIO if min_speech_ratio is None else min_speech_ratio
     vad = DEFAULT_VAD_AGGRESSIVENESS if vad_aggressiveness is None else vad_aggressiveness
-    if store is not None and not replace and store.exists(name):
-        raise ProfileError(f"a profile named {name!r} exists; use --force to replace it")
     sr = encoder.feature_config.sample_rate
-    waves = [load_audio(p, sr) for p in paths]
     total_s = sum(w.size for w in waves) / sr
     enroller = Enroller(
         encoder,

@@ -30,9 +30,11 @@ from .scoring import (
     DEFAULT_VAD_AGGRESSIVENESS,
     Decider,
     Scorer,
+    is_scored,
     make_aggregator,
+    speech_mask,
+    windows,
 )
-from .voicing import is_voiced_speech
 
 __all__ = ["PipelineConfig", "Pipeline", "MODES", "Attempt"]
 
@@ -249,17 +251,19 @@ class Pipeline:
         cand = select_candidates(
             self.encoder, self.store, cfg.mode, user=cfg.user, threshold=cfg.threshold
         )
+        return Scorer(self.encoder, cand, cfg.mc_passes), self._decider(cfg, cand, cfg.mode)
+
+    def _decider(self, cfg: PipelineConfig, cand: Any, mode: str, only: str | None = None) -> Decider:
         agg = make_aggregator(
             self.encoder,
             cand.threshold,
             decision_s=cfg.decision_s,
             hop_s=cfg.hop_s,
             uncertain_std=cfg.uncertain_std,
-            mode=cfg.mode,
-            admissible=cand.admissible,
+            mode=mode,
+            admissible=cand.admissible if only is None else [only],
         )
-        sr = self.encoder.feature_config.sample_rate
-        return Scorer(self.encoder, cand, cfg.mc_passes), Decider(agg, sr, cand.threshold)
+        return Decider(agg, self.encoder.feature_config.sample_rate, cand.threshold)
 
     def run(self, source: Any) -> Iterator[Event]:
         """Authenticate / identify live: one attempt. Yields Status, Level, Spectrogram, Score
@@ -291,10 +295,7 @@ class Pipeline:
         def on_windows(windows: list[tuple[int, np.ndarray, float]], t_in: float) -> list[Event]:
             events: list[Event] = self._apply_changes(state, cfg, windows[0][0] / sr, device)
             c, sc, dec = state["cfg"], state["scorer"], state["decider"]
-            speech = [
-                ratio >= c.min_speech_ratio and is_voiced_speech(win, sr)
-                for _, win, ratio in windows
-            ]
+            speech = [is_scored(win, ratio, c.min_speech_ratio, sr) for _, win, ratio in windows]
             picked = [w for w, ok in zip(windows, speech) if ok]
             results = iter(sc.score(np.stack([w for _, w, _ in picked])) if picked else [])
             for (start, win, ratio), ok in zip(windows, speech):
@@ -314,6 +315,33 @@ class Pipeline:
         notes = list(self._finish_attempt(state, device))
         if reason != "error":  # the source's error stays the last event
             yield from notes
+
+    def replay(self, wave: np.ndarray) -> dict[str, Any]:
+        """The verdict every compatible profile would get as ``--user`` for this recording
+        (float32 (N,) at the model's rate): the windows, scoring rule, aggregator and
+        threshold of :meth:`run` on ``FileSource(wave)``, with the embeddings computed once.
+        Returns {name: first final DecisionEvent, else the last one, else None}. Calibration
+        and the benchmarks use it; no attempt is counted."""
+        cfg = self.config
+        cand = select_candidates(
+            self.encoder, self.store, "identification", threshold=cfg.threshold
+        )
+        win = windows(wave, self.encoder.feature_config, cfg.hop_s, cfg.vad_aggressiveness)
+        mask = speech_mask(win, cfg.min_speech_ratio)
+        scored = Scorer(self.encoder, cand, cfg.mc_passes).score(win.waves[mask])
+        results: list[Any] = [None] * len(win)
+        for i, r in zip(np.flatnonzero(mask), scored):
+            results[i] = r
+        out: dict[str, Any] = {}
+        for name in cand.names:
+            dec = self._decider(cfg, cand, "authentication", only=name)
+            for i, r in enumerate(results):
+                one = None if r is None else ({name: r[0][name]}, {name: r[1][name]})
+                dec.feed(int(win.starts[i]), win.window_samples, float(win.speech_ratio[i]), one)
+                if dec.final is not None:
+                    break
+            out[name] = dec.final or dec.agg.last
+        return out
 
     def _apply_changes(
         self, state: dict[str, Any], cfg: PipelineConfig, t_now: float, device: str

@@ -38,6 +38,7 @@ __all__ = [
     "make_profile",
     "windows",
     "speech_mask",
+    "is_scored",
     "embed_windows",
     "embed_utterance",
     "Decider",
@@ -161,18 +162,23 @@ def windows(
     return Windows(starts, waves.astype(np.float32, copy=False), ratios, sr)
 
 
-def speech_mask(win: Windows, min_speech_ratio: float = DEFAULT_MIN_SPEECH_RATIO) -> np.ndarray:
-    """bool (W,): the windows that hold enough voiced speech to be scored or enrolled.
-
-    A window qualifies when its VAD speech ratio is at least ``min_speech_ratio`` and it
-    passes the voicing check of :func:`voxgate.core.voicing.is_voiced_speech`.
-    """
+def is_scored(window: np.ndarray, ratio: float, min_speech_ratio: float, sample_rate: int) -> bool:
+    """The rule for scoring a window, live and offline: its VAD speech ratio is at least
+    ``min_speech_ratio`` and it is voiced human speech (``core.voicing``)."""
     from .voicing import is_voiced_speech
 
-    keep = np.asarray(win.speech_ratio) >= min_speech_ratio
-    for i in np.flatnonzero(keep):
-        keep[i] = is_voiced_speech(win.waves[i], win.sample_rate)
-    return keep
+    return bool(ratio >= min_speech_ratio) and is_voiced_speech(window, sample_rate)
+
+
+def speech_mask(win: Windows, min_speech_ratio: float = DEFAULT_MIN_SPEECH_RATIO) -> np.ndarray:
+    """bool (W,): the windows :func:`is_scored` keeps."""
+    return np.array(
+        [
+            is_scored(win.waves[i], float(win.speech_ratio[i]), min_speech_ratio, win.sample_rate)
+            for i in range(len(win))
+        ],
+        dtype=bool,
+    )
 
 
 def embed_windows(encoder: Encoder, waves: np.ndarray, batch_size: int = 64) -> np.ndarray:

@@ -77,12 +77,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     src.add_argument(
         "--verification",
         type=Path,
-        help="folder/manifest of speakers for open-set trials (cosine thresholds)",
+        help="folder/manifest of held-out speakers: the client's decisions are replayed on "
+        "their clips (sets the cosine threshold)",
     )
     p.add_argument("--split", default="val", choices=["train", "val", "test"])
-    p.add_argument("--subsets", nargs="+", default=None, help="manifest subsets (--verification)")
+    p.add_argument(
+        "--subsets",
+        nargs="+",
+        default=None,
+        help="manifest subsets, SUBSET or CORPUS/SUBSET (--verification)",
+    )
     p.add_argument(
         "--enroll-s", type=float, default=10.0, help="enrollment speech (--verification)"
+    )
+    p.add_argument(
+        "--clip-s", type=float, default=3.0, help="seconds of speech per test clip (--verification)"
     )
     p.add_argument("--target-far", type=_far, default=0.01)
     p.add_argument("--dry-run", action="store_true", help="print, do not write the checkpoint")
@@ -147,24 +156,31 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from voxgate.training.evaluate import calibrate_checkpoint, calibrate_open_set
+    from voxgate.training.calibration import calibrate
+    from voxgate.training.evaluate import calibrate_checkpoint
 
     if args.data is not None:
         cal = calibrate_checkpoint(
             args.model, args.data, args.split, args.target_far, write=not args.dry_run
         )
-    else:
-        cal = calibrate_open_set(
-            args.model,
-            args.verification,
-            args.target_far,
-            subsets=args.subsets,
-            enroll_s=args.enroll_s,
-            write=not args.dry_run,
-        )
+        print(json.dumps(cal, indent=2))
+        return 0
+    cal = calibrate(
+        args.model,
+        [(args.verification, args.subsets)],
+        args.target_far,
+        enroll_s=args.enroll_s,
+        clip_s=args.clip_s,
+        write=not args.dry_run,
+    )
     print(json.dumps(cal, indent=2))
-    if not args.dry_run:
-        print(f"stored threshold {cal['cosine_3s']} in {args.model}")
+    at = cal["at_threshold"]
+    print(
+        f"threshold {cal['threshold']:.4f} for FAR {args.target_far:g} on "
+        f"{at['n_impostor']} impostor / {at['n_genuine']} genuine decisions "
+        f"(FRR {100 * at['frr']:.2f} %, K = {cal['k_windows']} windows)"
+        + ("" if args.dry_run else f"; stored in {args.model}")
+    )
     return 0
 
 

@@ -55,7 +55,6 @@ __all__ = [
     "save_figures",
     "write_json",
     "calibrate_checkpoint",
-    "calibrate_open_set",
     "summary_lines",
 ]
 
@@ -1132,7 +1131,8 @@ def calibrate_checkpoint(
     Cosine scores are max cosine against the authorized speakers' train-split profiles;
     head scores are P(authorized). 1-s chunks and decisions (mean over ``decision_chunks``
     consecutive chunks). ``threshold`` = the decision-level cosine one (the client's score).
-    With ``write`` the checkpoint is updated (threshold, calibration). Returns the calibration.
+    With ``write`` the checkpoint's calibration gets the head thresholds and, for reference,
+    the closed-set cosine figures (``closed_set``); the client's threshold is left alone.
     """
     from voxgate.core import metrics as M
     from voxgate.training.h5data import read_meta
@@ -1183,72 +1183,11 @@ def calibrate_checkpoint(
         # the pipeline's "head-authentication" mode decides on ~3 s of speech
         best = cal["auth_prob_3s"] if cal["auth_prob_3s"] is not None else cal["auth_prob_1s"]
         cal["head_thresholds"] = {"authentication": best}
-    threshold = cal["cosine_3s"] if cal["cosine_3s"] is not None else cal["cosine_1s"]
     if write:
-        update_checkpoint(model_path, threshold=threshold, calibration=cal)
-    return cal
-
-
-def calibrate_open_set(
-    model_path: str | Path,
-    source: str | Path,
-    target_far: float = 0.01,
-    *,
-    subsets: Sequence[str] | None = None,
-    speakers: Sequence[str] | None = None,
-    enroll_s: float = 10.0,
-    decision_s: float = 3.0,
-    device: str | torch.device | None = None,
-    write: bool = True,
-) -> dict[str, Any]:
-    """Calibrate the cosine thresholds on open-set trials (speakers of ``source`` enrolled from
-    some recordings, scored on 1-s and ``decision_s`` segments of others). Head thresholds
-    already in the checkpoint are kept. Returns the calibration; ``write`` updates the file."""
-    from voxgate.core import metrics as M
-    from voxgate.core.inference import SpeakerEncoder
-    from voxgate.training.verification import (
-        VoxgateBackend,
-        build_plan,
-        collect_recordings,
-        score_plan,
-    )
-
-    if not 0.0 < target_far < 1.0:
-        raise ValueError(f"target_far must be in (0, 1), got {target_far}")
-    encoder = SpeakerEncoder.from_checkpoint(model_path, device=device)
-    recs = collect_recordings(source, subsets=subsets, speakers=speakers)
-    plan = build_plan(recs, enroll_s=enroll_s)
-    scored = score_plan(plan, VoxgateBackend(encoder), (1.0, decision_s))
-    old = dict(read_checkpoint(model_path).get("calibration") or {})
-    cal: dict[str, Any] = {
-        "target_far": float(target_far),
-        "split": None,
-        "cosine_1s": None,
-        "cosine_3s": None,
-        "auth_prob_1s": old.get("auth_prob_1s"),
-        "auth_prob_3s": old.get("auth_prob_3s"),
-        "head_thresholds": old.get("head_thresholds"),
-        # keep the closed-set (training speakers) thresholds for reference
-        "closed_set": (
-            {k: old.get(k) for k in ("cosine_1s", "cosine_3s", "source")}
-            if old.get("split")
-            else old.get("closed_set")
-        ),
-        "n_genuine": 0,
-        "n_impostor": 0,
-        "source": f"open-set verification: {source} ({len(plan.speakers)} speakers, "
-        f"enroll {enroll_s:g} s)",
-    }
-    for key, t in (("cosine_1s", 1.0), ("cosine_3s", decision_s)):
-        trials = scored[t]
-        if len(trials.segments) == 0:
-            raise DatasetError(f"{source}: no test segments of {t:g} s of speech")
-        if len(trials.impostor) == 0:
-            raise DatasetError(f"{source}: no impostor trials of {t:g} s (need >= 2 speakers)")
-        cal[key] = _f(M.threshold_at_far(trials.impostor, target_far))
-        suffix = "" if key == "cosine_1s" else "_3s"
-        cal[f"n_genuine{suffix}"] = int(len(trials.genuine))
-        cal[f"n_impostor{suffix}"] = int(len(trials.impostor))
-    if write:
-        update_checkpoint(model_path, threshold=cal["cosine_3s"], calibration=cal)
+        # The client's cosine threshold comes only from ``calibrate --verification`` (decisions
+        # replayed through the live path); closed-set chunk figures are kept for reference.
+        old = dict(read_checkpoint(model_path).get("calibration") or {})
+        old["closed_set"] = {k: cal[k] for k in ("cosine_1s", "cosine_3s", "source", "split")}
+        old["head_thresholds"] = cal.get("head_thresholds")
+        update_checkpoint(model_path, calibration=old)
     return cal

@@ -102,7 +102,7 @@ def collect_recordings(
 
     ``source`` is a folder or a manifest CSV (columns corpus, subset, speaker, session, path;
     paths relative to the CSV's folder; speaker ids become ``corpus-speaker``; ``subsets``
-    filters on the subset column). In a folder (searched at any depth) the first path
+    filters on the subset column, as ``subset`` or ``corpus/subset``). In a folder (searched at any depth) the first path
     component below it is the speaker and the folders between speaker and file form the
     session (LibriSpeech's ``<spk>/<chapter>/file``); a file directly in the folder is its
     own speaker (its stem). ``speakers`` keeps only those ids.
@@ -116,7 +116,8 @@ def collect_recordings(
             if not reader.fieldnames or need - set(reader.fieldnames):
                 raise DatasetError(f"{src}: a manifest needs the columns {sorted(need)}")
             for row in reader:
-                if subsets and row.get("subset", "") not in subsets:
+                sub = row.get("subset", "")
+                if subsets and not {sub, f"{row.get('corpus', '')}/{sub}"} & set(subsets):
                     continue
                 corpus = (row.get("corpus") or "").strip()
                 spk = f"{corpus}-{row['speaker']}" if corpus else row["speaker"]
