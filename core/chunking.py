@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .ringbuffer import RingBuffer
+
 __all__ = ["chunk_wave", "chunk_starts", "Windower"]
 
 
@@ -57,39 +59,54 @@ class Windower:
     ``push`` returns every window completed by the block as (absolute start sample, copy of
     shape (window_samples,) float32), with starts 0, hop, 2 * hop, ... exactly as if the
     windows were sliced from the whole signal. hop > window skips the samples in between.
+    Blocks go into a ring buffer and windows are read out of it: nothing is re-concatenated.
+    ``collect(ring)`` does the same over a ring buffer the caller writes (the live front end
+    shares one ring between the windower, the VAD and the display).
     """
 
     def __init__(self, window_samples: int, hop_samples: int):
         _check_sizes(window_samples, hop_samples)
         self.window_samples = int(window_samples)
         self.hop_samples = int(hop_samples)
+        # Room for one window plus a block piece; pieces of at most `_piece` samples keep
+        # every window still to come readable (see push).
+        self._piece = max(self.hop_samples, self.window_samples)
         self.reset()
 
     def reset(self) -> None:
         """Start over at sample 0."""
-        self._buf = np.zeros(0, dtype=np.float32)
-        self._buf_start = 0  # absolute index of self._buf[0]
+        self._ring = RingBuffer(self.window_samples + self._piece)
         self.next_start = 0  # absolute start of the next window
-        self.received = 0  # samples pushed so far
+
+    @property
+    def received(self) -> int:
+        """Samples pushed so far."""
+        return self._ring.written
 
     def push(self, block: np.ndarray) -> list[tuple[int, np.ndarray]]:
         """Append float32 samples (n,); returns the windows they completed, oldest first."""
         x = np.asarray(block, dtype=np.float32)
         if x.ndim != 1:
             raise ValueError(f"Windower.push expects a 1-D block, got shape {x.shape}")
-        self._buf = np.concatenate([self._buf, x]) if self._buf.size else x.copy()
-        self.received += x.size
+        out: list[tuple[int, np.ndarray]] = []
+        # Before a piece of p <= capacity - window samples is written, the next window
+        # starts after written - window, so it is still held after the write.
+        for i in range(0, x.size, self._piece):
+            self._ring.write(x[i : i + self._piece])
+            out += self.collect(self._ring)
+        return out
+
+    def collect(self, ring: RingBuffer) -> list[tuple[int, np.ndarray]]:
+        """The windows completed in ``ring`` (absolute indices) since the last call.
+
+        The caller writes the stream into ``ring`` and calls this after each write of at
+        most ``ring.capacity - window_samples`` samples (else IndexError: overwritten).
+        """
         out: list[tuple[int, np.ndarray]] = []
         w = self.window_samples
-        while self.next_start + w <= self.received:
-            i = self.next_start - self._buf_start
-            out.append((self.next_start, self._buf[i : i + w].copy()))
+        while self.next_start + w <= ring.written:
+            out.append((self.next_start, ring.read(self.next_start, w)))
             self.next_start += self.hop_samples
-        # Keep only what a future window can still use.
-        keep_from = min(self.next_start, self.received)
-        if keep_from > self._buf_start:
-            self._buf = self._buf[keep_from - self._buf_start :]
-            self._buf_start = keep_from
         return out
 
 

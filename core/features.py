@@ -9,7 +9,7 @@ import torch
 
 from .config import FeatureConfig, n_frames
 
-__all__ = ["log_mel", "n_frames", "mel_filterbank"]
+__all__ = ["log_mel", "mel_power", "power_to_db", "n_frames", "mel_filterbank"]
 
 _AMIN = 1e-10
 
@@ -50,6 +50,30 @@ def log_mel(wave: np.ndarray | torch.Tensor, cfg: FeatureConfig | None = None) -
         x = x.unsqueeze(0)
     if x.dim() != 2:
         raise ValueError(f"log_mel expects shape (N,) or (B, N), got {tuple(x.shape)}")
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        mel = mel_power(x, cfg)  # (B, M, T)
+        db = power_to_db(mel)
+        if cfg.ref == "peak":
+            peak = mel.amax(dim=(1, 2), keepdim=True).clamp_min(_AMIN)
+            db = db - 10.0 * torch.log10(peak)
+        if cfg.top_db > 0:
+            db = torch.maximum(db, db.amax(dim=(1, 2), keepdim=True) - cfg.top_db)
+    out = db.transpose(1, 2).contiguous()  # (B, T, M)
+    return out[0] if single else out
+
+
+def power_to_db(power: torch.Tensor) -> torch.Tensor:
+    """10 * log10(power) with power floored at 1e-10 (-100 dB); same shape, float32."""
+    return 10.0 * torch.log10(power.clamp_min(_AMIN))
+
+
+def mel_power(x: torch.Tensor, cfg: FeatureConfig, *, center: bool = True) -> torch.Tensor:
+    """Mel power (B, M, T) float32 of float waveforms (B, N), before any dB conversion.
+
+    center=True (log_mel's framing): frame t covers samples [t*hop - n_fft/2, t*hop + n_fft/2)
+    with zeros outside the signal, T = 1 + N // hop. center=False: frame t covers
+    [t*hop, t*hop + n_fft), T = 1 + (N - n_fft) // hop (the live display's framing).
+    """
     x = x.to(torch.float32)
     with torch.autocast(device_type=x.device.type, enabled=False):
         spec = torch.stft(
@@ -58,17 +82,9 @@ def log_mel(wave: np.ndarray | torch.Tensor, cfg: FeatureConfig | None = None) -
             hop_length=cfg.hop_length,
             win_length=cfg.win,
             window=_window(cfg.win).to(x.device),
-            center=True,
+            center=center,
             pad_mode="constant",
             return_complex=True,
         )
         power = spec.real.square() + spec.imag.square()  # (B, F, T)
-        mel = torch.matmul(mel_filterbank(cfg, x.device), power)  # (B, M, T)
-        db = 10.0 * torch.log10(mel.clamp_min(_AMIN))
-        if cfg.ref == "peak":
-            peak = mel.amax(dim=(1, 2), keepdim=True).clamp_min(_AMIN)
-            db = db - 10.0 * torch.log10(peak)
-        if cfg.top_db > 0:
-            db = torch.maximum(db, db.amax(dim=(1, 2), keepdim=True) - cfg.top_db)
-    out = db.transpose(1, 2).contiguous()  # (B, T, M)
-    return out[0] if single else out
+        return torch.matmul(mel_filterbank(cfg, x.device), power)

@@ -19,7 +19,15 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from .config import dataclass_from_dict
 from .errors import ConfigError
 
-__all__ = ["ModelConfig", "SpeakerNet", "AAMSoftmax", "SEBlock", "ConvBlock", "length_mask"]
+__all__ = [
+    "ModelConfig",
+    "SpeakerNet",
+    "AAMSoftmax",
+    "SEBlock",
+    "ConvBlock",
+    "freq_pool",
+    "length_mask",
+]
 
 # Variance floor before sqrt in statistics pooling (features are O(1) after the GRU's tanh).
 _VAR_FLOOR = 1e-5
@@ -172,7 +180,20 @@ class ConvBlock(nn.Module):
         if mask is not None:
             # Zero padded frames so the next 3x3 conv sees what zero padding would give it.
             x = x * mask[:, None, :, None].to(x.dtype)
-        return self.pool(self.se(x, mask))
+        x = self.se(x, mask)
+        if x.requires_grad:
+            return self.pool(x)  # training: MaxPool2d's gradient (to the first maximum on ties)
+        return freq_pool(x)
+
+
+def freq_pool(x: torch.Tensor) -> torch.Tensor:
+    """Max over adjacent frequency pairs, (B, C, T, F) -> (B, C, T, F // 2).
+
+    The same values as ``MaxPool2d((1, 2))`` (a max is exact), about 10x faster on CPU at
+    batch 1, where torch's max_pool2d costs ~0.5 ms per call whatever the size.
+    """
+    f = x.shape[3] - x.shape[3] % 2
+    return torch.maximum(x[..., 0:f:2], x[..., 1:f:2])
 
 
 class AttentiveStatsPooling(nn.Module):
@@ -321,7 +342,9 @@ class SpeakerNet(nn.Module):
         # otherwise its input must match its float32 weights.
         if torch.is_autocast_enabled(h.device.type):
             return h
-        return h.to(self.gru.weight_ih_l0.dtype)
+        # A dynamically quantized GRU (torch.ao) has no weight_ih_l0 and takes float32.
+        weight = getattr(self.gru, "weight_ih_l0", None)
+        return h.to(weight.dtype if isinstance(weight, torch.Tensor) else torch.float32)
 
     def embed_from_cnn(
         self, h: torch.Tensor, lengths: torch.Tensor | None = None, mc: bool = False

@@ -129,6 +129,12 @@ def test_pipeline_realtime_and_fast(capsys, tmp_path, tiny_checkpoint):
             assert run["cpu_s"] > 0 and run["wall_s"] > 0
             assert run["cpu_pct_of_core"] == pytest.approx(100 * run["cpu_rtf"], rel=1e-3)
             assert run["x_realtime"] == pytest.approx(2.5 / run["wall_s"], rel=1e-3)
+            stages = run["stage_cpu_ms_per_audio_s"]
+            assert set(stages) == {"vad", "windows", "display", "features", "model", "decision"}
+            assert all(v >= 0 for v in stages.values()) and stages["model"] > 0
+            assert stages["vad"] > 0 and stages["display"] > 0 and stages["features"] > 0
+            # The stages split this thread's CPU time, which the process's time includes.
+            assert sum(stages.values()) <= 1000 * run["cpu_rtf"] * 1.05 + 1.0
     # Same audio, same VAD: every run scores the same windows (1-s windows, 0.5-s hop: <= 4).
     assert len(counts) == 1 and counts.pop() <= 4
     # Paced runs cannot go faster than the audio arrives.
@@ -137,12 +143,21 @@ def test_pipeline_realtime_and_fast(capsys, tmp_path, tiny_checkpoint):
 
 def test_pipeline_synthetic_loops_and_skips_mc(capsys, tiny_checkpoint):
     r = run_cli(["pipeline", "--synthetic", "--seconds", "14", "--mc-passes", "0",
-                 "--modes", "fast", "--model", str(tiny_checkpoint)], capsys)  # fmt: skip
+                 "--modes", "fast", "--model", str(tiny_checkpoint), "--load", "1"],
+                capsys)  # fmt: skip
+    assert r["load_processes"] == 1
     assert r["file"] == "synthetic voiced" and r["file_s"] == pytest.approx(12.0)
     assert r["looped"] is True and r["audio_s"] == pytest.approx(14.0)
     assert set(r) >= {"fast", "enroll"} and "realtime" not in r
     assert set(r["fast"]) == {"deterministic"}
-    assert r["fast"]["deterministic"]["windows_scored"] > 10
+    # Every window is scored: the benchmark does not stop at the first final decision.
+    assert r["fast"]["deterministic"]["windows_scored"] == 27
+
+
+def test_busy_cores_runs_and_ends_its_processes():
+    with bench.busy_cores(2) as procs:
+        assert len(procs) == 2 and all(p.poll() is None for p in procs)
+    assert all(p.poll() is not None for p in procs)  # killed and reaped
 
 
 def test_pipeline_errors(capsys, tmp_path, tiny_checkpoint):

@@ -101,3 +101,29 @@ def test_windower_validates() -> None:
         Windower(0, 1)
     with pytest.raises(ValueError):
         Windower(10, 0)
+
+
+def test_windower_reads_windows_out_of_a_bounded_ring(rng: np.random.Generator) -> None:
+    """No growing buffer: the windower keeps one ring of window + max(hop, window) samples,
+    even for a whole file pushed at once."""
+    x = rng.standard_normal(50_000).astype(np.float32)
+    w = Windower(1000, 300)
+    got = w.push(x)
+    assert [s for s, _ in got] == list(range(0, x.size - 1000 + 1, 300))
+    np.testing.assert_array_equal(got[-1][1], x[got[-1][0] : got[-1][0] + 1000])
+    assert w._ring.capacity == 2000 and w.received == x.size
+
+
+def test_windower_collect_over_a_shared_ring(rng: np.random.Generator) -> None:
+    from voxgate.core.ringbuffer import RingBuffer
+
+    x = rng.standard_normal(9000).astype(np.float32)
+    ring = RingBuffer(1500)
+    w = Windower(1000, 250)
+    got = []
+    for i in range(0, x.size, 500):  # pieces of at most capacity - window
+        ring.write(x[i : i + 500])
+        got += w.collect(ring)
+    assert [s for s, _ in got] == list(range(0, x.size - 1000 + 1, 250))
+    for s, win in got:
+        np.testing.assert_array_equal(win, x[s : s + 1000])

@@ -206,3 +206,21 @@ def test_aam_loss_decreases_on_two_separable_classes() -> None:
     with torch.inference_mode():
         pred = net.head_probs(net(x), "authentication").argmax(dim=1)
     assert torch.equal(pred, y)
+
+
+def test_freq_pool_equals_maxpool_and_eval_blocks_use_it() -> None:
+    from voxgate.core.model import ConvBlock, freq_pool
+
+    x = torch.randn(3, 8, 5, 16)
+    x[0, 0, 0, :2] = 1.5  # a tie
+    for y in (x, x[..., :15]):  # an odd width drops the last bin, as MaxPool2d does
+        torch.testing.assert_close(freq_pool(y), F.max_pool2d(y, (1, 2)), rtol=0, atol=0)
+    block = ConvBlock(8, 4, 2).eval()
+    with torch.inference_mode():
+        fast = block(x)
+        slow = block.pool(block.se(torch.relu(block.bn(block.conv(x)))))
+    torch.testing.assert_close(fast, slow, rtol=0, atol=0)
+    # Training keeps MaxPool2d (its gradient on ties); the values are the same.
+    y = x.clone().requires_grad_(True)
+    block.train()(y).sum().backward()
+    assert y.grad is not None and y.grad.shape == x.shape

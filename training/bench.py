@@ -187,6 +187,21 @@ def _percentiles_ms(seconds: Sequence[float]) -> dict[str, float]:
     }
 
 
+@contextmanager
+def busy_cores(n: int) -> Iterator[list[Any]]:
+    """Keep ``n`` other processes busy (a pure-Python spin loop each) while inside: the
+    "busy machine" condition of the streaming benchmarks. Yields their Popen objects."""
+    import subprocess
+
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    try:
+        yield procs
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
 def _time_calls(fn: Callable[[], Any], min_s: float, *, min_calls: int = 1) -> dict[str, float]:
     """Call ``fn`` once untimed, then repeatedly until ``min_s`` wall seconds have passed.
 
@@ -307,6 +322,11 @@ def _add_model_choice(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="checkpoint (default: the shipped model, else untrained)")
     p.add_argument("--features", choices=("report", "speaker"), default="report",
                    help="feature preset of the untrained model (ignored with a checkpoint)")  # fmt: skip
+
+
+def _add_load(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--load", type=int, default=0, metavar="N",
+                   help="busy-looping processes to run beside the measurement (busy machine)")  # fmt: skip
 
 
 def _emit(result: dict[str, Any], out: str | None) -> int:
@@ -487,24 +507,65 @@ def cmd_inference(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- pipeline
 
 
+@contextmanager
+def _frontends() -> Iterator[list[Any]]:
+    """Collect the Frontend objects core.pipeline builds while inside (for their stage
+    clocks); the pipeline's own code runs unchanged."""
+    import voxgate.core.pipeline as pipeline_mod
+
+    made: list[Any] = []
+    original = pipeline_mod.Frontend
+
+    class Recorded(original):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    pipeline_mod.Frontend = Recorded
+    try:
+        yield made
+    finally:
+        pipeline_mod.Frontend = original
+
+
+def _stage_profile(
+    frontends: list[Any], encoder: SpeakerEncoder, thread_cpu_s: float, audio_s: float
+) -> dict[str, float]:
+    """CPU ms per audio second of each live stage, from the stage clocks of the front end
+    (vad, windows, display) and the encoder (features, model); "decision" is the rest of
+    the pipeline thread's CPU time (decision logic, events, the loop)."""
+    stages: dict[str, float] = {"vad": 0.0, "windows": 0.0, "display": 0.0}
+    for fe in frontends:
+        for name, sec in fe.clock.cpu_s.items():
+            stages[name] = stages.get(name, 0.0) + sec
+    for name in ("features", "model"):
+        stages[name] = encoder.clock.cpu_s.get(name, 0.0)
+    stages["decision"] = max(0.0, thread_cpu_s - sum(stages.values()))
+    return {name: 1000.0 * sec / audio_s for name, sec in stages.items()}
+
+
 def _run_pipeline(
     encoder: SpeakerEncoder, store: Any, wave: np.ndarray, *, realtime: bool, mc_passes: int
 ) -> dict[str, Any]:
-    """One Pipeline.run over ``wave``; latency, windows scored, wall and CPU time."""
+    """One Pipeline.run over ``wave``, scoring every window (no stop at the first final
+    decision); latency, windows scored, wall and CPU time, CPU ms per audio s per stage."""
     from voxgate.core.pipeline import Pipeline, PipelineConfig
     from voxgate.core.sources import FileSource
 
-    pipe = Pipeline(encoder, store, PipelineConfig(mc_passes=mc_passes))
+    pipe = Pipeline(encoder, store, PipelineConfig(mc_passes=mc_passes, stop_on_decision=False))
     errors: list[str] = []
     decisions = 0
-    w0, c0 = time.perf_counter(), time.process_time()
-    for ev in pipe.run(FileSource(wave, realtime=realtime, name="bench")):
-        kind = type(ev).__name__
-        if kind == "StatusEvent" and ev.error:
-            errors.append(ev.error)
-        elif kind == "DecisionEvent":
-            decisions += 1
-    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+    encoder.clock.reset()
+    with _frontends() as frontends:
+        w0, c0, t0 = time.perf_counter(), time.process_time(), time.thread_time()
+        for ev in pipe.run(FileSource(wave, realtime=realtime, name="bench")):
+            kind = type(ev).__name__
+            if kind == "StatusEvent" and ev.error:
+                errors.append(ev.error)
+            elif kind == "DecisionEvent":
+                decisions += 1
+        wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+        thread_cpu = time.thread_time() - t0
     if errors:
         raise ProfileError(f"pipeline failed: {errors[0]}")
     audio_s = wave.size / _SR
@@ -521,6 +582,7 @@ def _run_pipeline(
         "cpu_rtf": cpu / audio_s,
         "cpu_pct_of_core": 100.0 * cpu / audio_s,
         "x_realtime": audio_s / wall,
+        "stage_cpu_ms_per_audio_s": _stage_profile(frontends, encoder, thread_cpu, audio_s),
     }
 
 
@@ -536,6 +598,7 @@ def measure_pipeline(
     threads: int = 1,
     device: str = "cpu",
     encoder: SpeakerEncoder | None = None,
+    load: int = 0,
 ) -> dict[str, Any]:
     """Streaming latency / CPU of Pipeline.run over ``seconds`` of a speech file.
 
@@ -545,6 +608,8 @@ def measure_pipeline(
     deterministically and with ``mc_passes`` (0: skip) MC passes; ``modes``: "realtime"
     (FileSource paced like a microphone: latency, CPU % of one core) and/or "fast" (unpaced:
     x real time). Latency: from reading the block holding a window's last sample to its score.
+    ``load``: that many busy-looping processes run beside the measured runs. Each run also
+    reports the CPU ms per audio second of each stage (``stage_cpu_ms_per_audio_s``).
     """
     import tempfile
 
@@ -595,15 +660,18 @@ def measure_pipeline(
         if profile is None:
             raise ProfileError(f"enrollment from {source_name} failed: {'; '.join(errors)}")
         out["threads"] = n_threads
+        out["quantized"] = bool(getattr(encoder, "quantized", False))
+        out["load_processes"] = load
         out["enroll"] = {"speech_s": profile.speech_s, "n_windows": profile.n_windows}
         passes = [0] + ([mc_passes] if mc_passes else [])
-        for mode in modes:
-            out[mode] = {
-                ("mc" if p else "deterministic"): _run_pipeline(
-                    encoder, store, wave, realtime=mode == "realtime", mc_passes=p
-                )
-                for p in passes
-            }
+        with busy_cores(load):
+            for mode in modes:
+                out[mode] = {
+                    ("mc" if p else "deterministic"): _run_pipeline(
+                        encoder, store, wave, realtime=mode == "realtime", mc_passes=p
+                    )
+                    for p in passes
+                }
     return out
 
 
@@ -615,6 +683,7 @@ def _add_pipeline(p: argparse.ArgumentParser) -> None:
     p.add_argument("--modes", default="realtime,fast", help="realtime and/or fast, comma-separated")
     _add_model_choice(p)
     p.add_argument("--device", default="cpu")
+    _add_load(p)
     _add_threads_out(p)
 
 
@@ -623,6 +692,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
         file=args.file, synthetic=args.synthetic, seconds=args.seconds,
         mc_passes=args.mc_passes, modes=[m.strip() for m in args.modes.split(",") if m.strip()],
         model=args.model, features=args.features, threads=args.threads, device=args.device,
+        load=args.load,
     )  # fmt: skip
     return _emit(result, args.out)
 
