@@ -61,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; returns its exit code (see ``voxgate.exitcodes``). Every expected
     failure (a VoxgateError or an OSError: unreadable file, full disk, read-only folder) is
     one ``voxgate: error:`` line and exit 1; ``-v`` adds the traceback."""
+    from voxgate.core.runtime import configure_threads
+
+    configure_threads(argv)  # before torch loads: passive OpenMP; one thread when live
     from voxgate.core.errors import InterruptedByUser, VoxgateError, os_error_message
 
     from .exitcodes import EXIT_USAGE
