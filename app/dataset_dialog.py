@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
@@ -17,8 +17,6 @@ from PySide6.QtWidgets import (
 
 from .process_dialog import ProcessDialog
 from .retrain_dialog import _row
-
-_PERCENT = re.compile(r"(\d{1,3})%\|")  # tqdm
 
 
 class DatasetDialog(ProcessDialog):
@@ -95,13 +93,15 @@ class DatasetDialog(ProcessDialog):
             args += ["--subsets", self.subsets_edit.text().strip()]
         if self.max_files.value():
             args += ["--max-files-per-speaker", str(self.max_files.value())]
-        args += ["--feature-preset", self.preset_combo.currentData()]
+        args += ["--feature-preset", self.preset_combo.currentData(), "--progress", "json"]
         return args
 
-    def on_line(self, line: str) -> None:
-        m = _PERCENT.search(line)
-        if m:
-            self.progress.setValue(min(100, int(m.group(1))))
+    def on_progress(self, record: dict[str, Any]) -> None:
+        total = record.get("total") or 0
+        if record.get("stage") == "files" and total > 0:
+            # the last few percent are the HDF5 write after the last file
+            self.set_fraction(0.98 * float(record.get("done", 0)) / total)
+            self.set_status(f"{record.get('done', 0)} of {total} files")
 
     def on_success(self) -> None:
         out = self.out_edit.text().strip()

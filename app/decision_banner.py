@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from voxgate.core.events import DecisionEvent, DecisionState
 
@@ -29,6 +29,11 @@ class DecisionBanner(QFrame):
         self.detail = QLabel(self)
         self.detail.setObjectName("bannerDetail")
         self.detail.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        for label in (self.title, self.detail):
+            # a long name or error wraps inside the banner instead of widening the window
+            label.setWordWrap(True)
+            label.setMinimumWidth(1)
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(16, 12, 16, 12)
         layout.setSpacing(2)

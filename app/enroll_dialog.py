@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -14,6 +15,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QListWidget,
     QPushButton,
     QRadioButton,
     QVBoxLayout,
@@ -42,7 +44,11 @@ class EnrollDialog(QDialog):
     """Name + authorized flag + source (the microphone, or one or more recordings).
 
     Shown with ``open()`` (non-blocking); read :meth:`values` when ``accepted`` fires.
+    The chosen files go into a short scrolling list, so the dialog keeps its size however
+    many files (or however long their names) there are.
     """
+
+    WIDTH = 480  # px: the dialog's fixed width
 
     def __init__(
         self,
@@ -71,15 +77,19 @@ class EnrollDialog(QDialog):
         group = QButtonGroup(self)
         group.addButton(self.mic_radio)
         group.addButton(self.files_radio)
-        self.files_label = QLabel("no file chosen", self)
-        self.files_label.setWordWrap(True)
+        self.files_list = QListWidget(self)
+        self.files_list.setObjectName("filesList")
+        self.files_list.setFixedHeight(4 * self.fontMetrics().height() + 14)  # ~4 rows, scrolls
+        self.files_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.files_list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.files_list.addItem("no file chosen")
         self.browse_button = QPushButton("Choose…", self)
         self.browse_button.clicked.connect(self._browse)
         self.files: list[str] = []
 
         files_row = QHBoxLayout()
         files_row.addWidget(self.files_radio)
-        files_row.addWidget(self.files_label, 1)
+        files_row.addStretch(1)
         files_row.addWidget(self.browse_button)
         form = QFormLayout()
         form.addRow("Name:", self.name_edit)
@@ -96,6 +106,7 @@ class EnrollDialog(QDialog):
         layout.addWidget(QLabel("Input:", self))
         layout.addWidget(self.mic_radio)
         layout.addLayout(files_row)
+        layout.addWidget(self.files_list)
         layout.addWidget(self.buttons)
 
         self.name_edit.textChanged.connect(self._validate)
@@ -108,11 +119,16 @@ class EnrollDialog(QDialog):
         else:
             self.files_radio.setChecked(True)
         self._validate()
+        self.setFixedSize(self.WIDTH, self.sizeHint().height())
 
     def set_files(self, files: list[str | Path]) -> None:
         self.files = [str(f) for f in files]
-        names = ", ".join(Path(f).name for f in self.files)
-        self.files_label.setText(names or "no file chosen")
+        self.files_list.clear()
+        for f in self.files:
+            self.files_list.addItem(Path(f).name)
+            self.files_list.item(self.files_list.count() - 1).setToolTip(f)
+        if not self.files:
+            self.files_list.addItem("no file chosen")
         self.files_radio.setChecked(True)
         self._validate()
 

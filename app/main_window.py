@@ -29,6 +29,7 @@ from voxgate.core.events import DecisionEvent, EnrollProgressEvent, StatusEvent
 
 from .confidence_plot import ConfidencePlot
 from .decision_banner import DecisionBanner
+from .elided_label import ElidedLabel
 from .enroll_dialog import EnrollDialog, choose_audio_files
 from .input_panel import InputPanel
 from .profile_list import ProfileList
@@ -48,7 +49,7 @@ def model_display_name(encoder: Any) -> str:
     return Path(path).name if path else "untrained"
 
 
-def _make_mic_source(device: int | None) -> Any:
+def _make_mic_source(device: str | None) -> Any:
     from voxgate.core.sources import MicrophoneSource
 
     return MicrophoneSource(device)
@@ -80,10 +81,11 @@ class MainWindow(QMainWindow):
 
     encoder: a ``SpeakerEncoder``; store: a ``ProfileStore``; settings: :class:`Settings`.
     file_realtime: play recordings at real-time pace (False in tests: as fast as possible).
-    list_devices: ``core.sources.list_input_devices`` unless given.
+    list_devices(rescan): ``core.sources.list_input_devices`` unless given.
     """
 
     job_finished = Signal()
+    reembedded = Signal(list, list)  # profile names re-embedded after a model switch, failures
     stream_time = Signal(float)  # stream seconds of the latest event (for scripted screenshots)
 
     def __init__(
@@ -93,7 +95,7 @@ class MainWindow(QMainWindow):
         settings: Settings,
         *,
         file_realtime: bool = True,
-        list_devices: Callable[[], list[Any]] | None = None,
+        list_devices: Callable[[bool], list[Any]] | None = None,
         parent: QWidget | None = None,
     ):
         super().__init__(parent)
@@ -107,6 +109,9 @@ class MainWindow(QMainWindow):
         self.enroll_dialog: EnrollDialog | None = None
         self.retrain_dialog: Any = None
         self.dataset_dialog: Any = None
+        self.reembed_job: Any = None  # model_switch.ReembedJob while profiles are re-embedded
+        # ask(title, question) -> bool: a Yes/No box (tests replace it)
+        self.ask: Callable[[str, str], bool] = self._ask
         self.last_dataset = ""  # the latest dataset built from the menu (prefills Retrain)
         if list_devices is None:
             from voxgate.core.sources import list_input_devices as list_devices
@@ -117,12 +122,14 @@ class MainWindow(QMainWindow):
         self._apply_encoder()
         self.input_panel.refresh(settings.get("input_device"))
         self._update_buttons()
+        self.show_ready()
 
     # ------------------------------------------------------------------ layout
-    def _build(self, list_devices: Callable[[], list[Any]]) -> None:
+    def _build(self, list_devices: Callable[[bool], list[Any]]) -> None:
         self.input_panel = InputPanel(list_devices, self)
         self.input_panel.authenticate_file_requested.connect(self.choose_file_to_authenticate)
         self.input_panel.message.connect(lambda text: self.statusBar().showMessage(text))
+        self.input_panel.devices_changed.connect(self._on_devices_changed)
 
         self.enroll_button = QPushButton("Enroll…", self)
         self.enroll_button.setObjectName("enrollButton")
@@ -136,9 +143,8 @@ class MainWindow(QMainWindow):
         self.enroll_progress = QProgressBar(self)
         self.enroll_progress.setRange(0, 100)
         self.enroll_progress.setFormat("enrolling %p %")
-        self.enroll_feedback = QLabel(self)
+        self.enroll_feedback = ElidedLabel(parent=self)  # one line: never pushes the list down
         self.enroll_feedback.setObjectName("hint")
-        self.enroll_feedback.setWordWrap(True)
         controls = QGroupBox("Session", self)
         buttons = QHBoxLayout()
         for b in (self.enroll_button, self.auth_button, self.stop_button):
@@ -187,8 +193,10 @@ class MainWindow(QMainWindow):
         pl.setContentsMargins(4, 12, 12, 12)
         pl.setSpacing(10)
         pl.addWidget(self.banner)
-        pl.addWidget(self._titled("Log-mel spectrogram", self.spectrogram), 3)
-        pl.addWidget(self._titled("Confidence (mean ± MC-dropout std)", self.confidence), 2)
+        pl.addWidget(self._titled(QLabel("Log-mel spectrogram", self), self.spectrogram), 3)
+        self.confidence_title = QLabel(self)
+        pl.addWidget(self._titled(self.confidence_title, self.confidence), 2)
+        self._update_confidence_title()
 
         splitter = QSplitter(self)
         splitter.addWidget(scroll)
@@ -204,12 +212,20 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.model_label)
         self.statusBar().addPermanentWidget(self.counters_label)
 
-    def _titled(self, title: str, widget: QWidget) -> QWidget:
+    def _update_confidence_title(self) -> None:
+        """The ± band is MC dropout's: name it only when MC dropout is on."""
+        passes = self.scoring_panel.mc_passes()
+        self.confidence_title.setText(
+            f"Confidence (mean ± MC-dropout std, {passes} passes)"
+            if passes
+            else "Confidence (score per window)"
+        )
+
+    def _titled(self, label: QLabel, widget: QWidget) -> QWidget:
         box = QWidget(self)
         layout = QVBoxLayout(box)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(4)
-        label = QLabel(title, box)
         label.setObjectName("plotTitle")
         layout.addWidget(label)
         layout.addWidget(widget, 1)
@@ -269,7 +285,7 @@ class MainWindow(QMainWindow):
         self.profile_list.set_encoder(enc)
 
     def _apply_threshold_range(self) -> None:
-        from voxgate.core.pipeline import default_threshold
+        from voxgate.core.gate import default_threshold
 
         mode = self.scoring_panel.mode()
         default = default_threshold(self.encoder, mode)
@@ -282,19 +298,39 @@ class MainWindow(QMainWindow):
         self.confidence.set_threshold(self.scoring_panel.effective_threshold())
 
     def set_encoder(self, encoder: Any, path: str | None = None) -> None:
-        """Switch to another model (stops a running session first)."""
+        """Switch to another model (stops a running session first); banner and plots reset."""
         self.stop_and_wait()
         self.encoder = encoder
         if path is not None:
             self.settings.set("model_path", str(path))
         self.spectrogram.feature_config = encoder.feature_config
         self._apply_encoder()
+        self._reset_views()
+        if self.retrain_dialog is not None:
+            self.retrain_dialog.set_current_model(str(encoder.meta.get("path") or ""))
         self.statusBar().showMessage(f"loaded {model_display_name(encoder)}", 5000)
 
+    def _reset_views(self) -> None:
+        """Forget the previous session's pictures: banner, spectrogram, curve, meter."""
+        self.spectrogram.reset()
+        self.confidence.reset()
+        self.spectrogram.redraw(force=True)
+        self.confidence.redraw(force=True)
+        self.input_panel.meter.reset()
+        self._hide_enroll_feedback()
+        self.show_ready()
+
     def load_model(self, path: str | Path) -> bool:
-        """Load a checkpoint; on failure say why and keep the current model."""
+        """Switch to the checkpoint at ``path``: profiles with a kept recording are re-embedded
+        with it (on a worker thread); when others would need re-enrolling, ask first.
+        On failure (or No) say why and keep the current model."""
         from voxgate.core.inference import SpeakerEncoder
 
+        from .model_switch import plan_switch
+
+        if self.reembed_job is not None:
+            self.statusBar().showMessage("wait until the profiles are re-embedded", 4000)
+            return False
         try:
             self.setCursor(Qt.CursorShape.WaitCursor)
             encoder = SpeakerEncoder.from_checkpoint(path)
@@ -303,8 +339,51 @@ class MainWindow(QMainWindow):
             return False
         finally:
             self.unsetCursor()
+        plan = plan_switch(self.store, encoder)
+        if plan.reenroll:
+            names = ", ".join(plan.reenroll)
+            question = (
+                f"{len(plan.reenroll)} voice profile(s) have no kept recording and cannot be "
+                f"used with the new model until they are enrolled again: {names}."
+                + (f"\n\n{len(plan.reembed)} other(s) will be re-embedded from their kept "
+                   "recordings." if plan.reembed else "")
+                + "\n\nSwitch to the new model?"
+            )  # fmt: skip
+            if not self.ask("Switch models", question):
+                self.statusBar().showMessage("kept the current model", 5000)
+                return False
         self.set_encoder(encoder, str(path))
+        if plan.reembed:
+            self._start_reembed(plan.reembed)
         return True
+
+    def _start_reembed(self, names: list[str]) -> None:
+        from .model_switch import ReembedJob, ReembedWorker
+
+        worker = ReembedWorker(self.encoder, self.store, names)
+        # bound methods only: a lambda would run on the worker thread and touch widgets there
+        worker.progress.connect(self._on_reembed_progress)
+        worker.finished.connect(self._on_reembed_finished)
+        self.reembed_job = ReembedJob(worker)
+        self._update_buttons()
+        self.reembed_job.start()
+
+    def _on_reembed_progress(self, name: str, i: int, n: int) -> None:
+        self.statusBar().showMessage(f"re-embedding {name} ({i + 1}/{n})…")
+
+    def _on_reembed_finished(self, done: list[str], failed: list[str]) -> None:
+        job, self.reembed_job = self.reembed_job, None
+        if job is None:
+            return
+        job.thread.wait(5000)
+        self.profile_list.refresh()
+        self._update_buttons()
+        self.show_ready()
+        text = f"re-embedded {len(done)} profile(s) with the new model"
+        if failed:
+            text += "; failed: " + "; ".join(failed)
+        self.statusBar().showMessage(text, 10000)
+        self.reembedded.emit(done, failed)
 
     def choose_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
@@ -336,7 +415,7 @@ class MainWindow(QMainWindow):
     def _start(self, kind: str, make_source: Callable[[], Any], job: Callable) -> bool:
         from voxgate.core.pipeline import Pipeline
 
-        if self.job is not None:
+        if self.job is not None or self.reembed_job is not None:
             self.statusBar().showMessage("stop the current session first", 4000)
             return False
         try:
@@ -377,7 +456,7 @@ class MainWindow(QMainWindow):
                 8000,
             )
             return False
-        device = self.input_panel.device_index()
+        device = self.input_panel.device_name() or None  # by name: indices change on rescan
         self.settings.set("input_device", self.input_panel.device_name())
         started = self._start("authenticate", functools.partial(_make_mic_source, device), _run_job)
         if started:
@@ -410,7 +489,7 @@ class MainWindow(QMainWindow):
         if files:
             make = functools.partial(_make_file_source, list(files), self.file_realtime)
         elif self.input_panel.available:
-            make = functools.partial(_make_mic_source, self.input_panel.device_index())
+            make = functools.partial(_make_mic_source, self.input_panel.device_name() or None)
         else:
             self.statusBar().showMessage("no input device: enroll from recordings instead", 8000)
             return False
@@ -450,6 +529,7 @@ class MainWindow(QMainWindow):
         kind, self.job_kind = self.job_kind, None
         self.spectrogram.redraw()
         self.confidence.redraw()
+        self.input_panel.meter.reset()  # no input now: the meter must not freeze at a level
         if kind == "enroll" and self.enroll_progress.value() < 100:
             self.enroll_feedback.setText(self.last_error or "enrollment stopped")
         if self.last_error is None:
@@ -457,14 +537,19 @@ class MainWindow(QMainWindow):
         self._update_buttons()
         self.job_finished.emit()
 
+    def _on_devices_changed(self) -> None:
+        if hasattr(self, "stop_button"):  # the first listing happens before the buttons exist
+            self._update_buttons()
+
     def _update_buttons(self) -> None:
-        busy = self.job is not None
+        busy = self.job is not None or self.reembed_job is not None
         self.enroll_button.setEnabled(not busy)
         self.auth_button.setEnabled(not busy and self.input_panel.available)
         self.input_panel.file_button.setEnabled(not busy)
         self.action_auth_file.setEnabled(not busy)
         self.action_enroll_files.setEnabled(not busy)
         self.stop_button.setEnabled(busy)
+        self.input_panel.set_busy(busy)
 
     # ------------------------------------------------------------------ live config
     def _update_pipeline(self, **changes: Any) -> None:
@@ -480,6 +565,7 @@ class MainWindow(QMainWindow):
         self.settings.set("scoring", self.scoring_panel.scoring())
         if passes:
             self.settings.set("mc_passes", passes)
+        self._update_confidence_title()
         self._update_pipeline(mc_passes=passes)
 
     def _on_threshold_changed(self, value: float | None) -> None:
@@ -505,7 +591,7 @@ class MainWindow(QMainWindow):
         self.enroll_feedback.setText(
             f"enrolled {profile.name}: {profile.speech_s:.1f} s of speech, {profile.n_windows} windows"
         )
-        self.banner.set_idle(f"Enrolled {profile.name}", "now press Authenticate")
+        self.banner.set_idle(f"Enrolled {profile.name}", self._next_step(enrolled=True))
         self.statusBar().showMessage(f"enrolled {profile.name}", 6000)
 
     def _on_status(self, event: StatusEvent) -> None:
@@ -517,6 +603,22 @@ class MainWindow(QMainWindow):
         elif event.message:
             self.statusBar().showMessage(event.message, 5000)
         self.stream_time.emit(float(event.t_s))
+
+    def _next_step(self, *, enrolled: bool) -> str:
+        """What to do next, true to what is enabled now (a microphone, profiles)."""
+        how = (
+            "press Authenticate"
+            if self.input_panel.available
+            else "authenticate a recording (File → Authenticate a recording…)"
+        )
+        if enrolled:
+            return f"now {how}"
+        return f"{how[0].upper()}{how[1:]}" if self.store.list() else f"Enroll a voice, then {how}"
+
+    def show_ready(self) -> None:
+        """The idle banner with the next step (when no session is running)."""
+        if self.job is None:
+            self.banner.set_idle("Ready", self._next_step(enrolled=False))
 
     def _on_failed(self, message: str) -> None:
         self.last_error = message
@@ -571,7 +673,8 @@ class MainWindow(QMainWindow):
         from .retrain_dialog import RetrainDialog
 
         if self.retrain_dialog is None:
-            self.retrain_dialog = RetrainDialog(self, data=self.last_dataset)
+            current = str(self.encoder.meta.get("path") or "") if hasattr(self.encoder, "meta") else ""
+            self.retrain_dialog = RetrainDialog(self, data=self.last_dataset, current_model=current)
             self.retrain_dialog.model_ready.connect(self.load_model)
         self.retrain_dialog.show()
         self.retrain_dialog.raise_()
@@ -612,6 +715,10 @@ class MainWindow(QMainWindow):
             "Set VOXGATE_HOME to keep them elsewhere. Audio is not stored unless you opt in.",
         )
 
+    def _ask(self, title: str, question: str) -> bool:
+        answer = QMessageBox.question(self, title, question)
+        return answer == QMessageBox.StandardButton.Yes
+
     def show_error(self, title: str, message: str) -> None:
         self.statusBar().showMessage(message, 10000)
         box = QMessageBox(QMessageBox.Icon.Warning, title, message, parent=self)
@@ -619,8 +726,11 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ lifetime
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt naming)
-        """Stop audio, join the worker thread and any child process, then close."""
+        """Stop audio, join the worker threads and any child process, then close."""
         self.stop_and_wait()
+        if self.reembed_job is not None:
+            self.reembed_job.join()
+            self._on_reembed_finished([], [])
         for dialog in (self.retrain_dialog, self.dataset_dialog):
             if dialog is not None:
                 dialog.shutdown()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from PySide6.QtWidgets import (
     QDialog,
     QFormLayout,
@@ -21,7 +24,11 @@ MAX_LOG_LINES = 2000
 
 class ProcessDialog(QDialog):
     """Subclasses fill :attr:`form`, implement :meth:`arguments` (None = invalid input, with
-    :meth:`set_status` saying why) and :meth:`on_line` / :meth:`on_success`."""
+    :meth:`set_status` saying why) and :meth:`on_progress` / :meth:`on_line` / :meth:`on_success`.
+
+    The subcommand runs with ``--progress json``: its JSON lines go to :meth:`on_progress`,
+    every other line to the log and :meth:`on_line`. The dialog keeps its size whatever the
+    text: labels wrap, the log scrolls."""
 
     def __init__(self, title: str, parent: QWidget | None = None):
         super().__init__(parent)
@@ -40,6 +47,7 @@ class ProcessDialog(QDialog):
         self.status = QLabel("", self)
         self.status.setObjectName("hint")
         self.status.setWordWrap(True)
+        self.status.setMinimumWidth(1)  # a long message wraps instead of widening the dialog
         self.log = QPlainTextEdit(self)
         self.log.setObjectName("processLog")
         self.log.setReadOnly(True)
@@ -67,6 +75,9 @@ class ProcessDialog(QDialog):
     # -- to override --
     def arguments(self) -> list[str] | None:
         raise NotImplementedError
+
+    def on_progress(self, record: dict[str, Any]) -> None:
+        """One ``--progress json`` record (stage, done, total, ...)."""
 
     def on_line(self, line: str) -> None:
         """A line of the process's output (already appended to the log)."""
@@ -112,8 +123,17 @@ class ProcessDialog(QDialog):
             self.runner.wait(5000)
 
     def _on_line(self, line: str) -> None:
+        record = progress_record(line)
+        if record is not None:
+            self.on_progress(record)
+            return
         self.log.appendPlainText(line)
         self.on_line(line)
+
+    def set_fraction(self, fraction: float) -> None:
+        """Move the bar to ``fraction`` in [0, 1] (never backwards within one run)."""
+        value = int(round(100 * min(1.0, max(0.0, fraction))))
+        self.progress.setValue(max(self.progress.value(), value))
 
     def _on_finished(self, code: int, cancelled: bool) -> None:
         self.exit_code = code
@@ -137,3 +157,15 @@ class ProcessDialog(QDialog):
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
         # Closing the dialog while a job runs keeps it running; the main window's close kills it.
         super().closeEvent(event)
+
+
+def progress_record(line: str) -> dict[str, Any] | None:
+    """The record of a ``--progress json`` line, or None for any other output line."""
+    text = line.strip()
+    if not text.startswith("{"):
+        return None
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) and "stage" in record else None

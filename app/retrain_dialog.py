@@ -1,14 +1,16 @@
-"""Model → Retrain…: runs ``voxgate train`` in a QProcess with live loss/accuracy and Cancel."""
+"""Model → Retrain…: runs ``voxgate train --progress json`` in a QProcess with live
+loss/accuracy and Cancel; fine-tunes the current model by default."""
 
 from __future__ import annotations
 
-import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QHBoxLayout,
@@ -22,54 +24,50 @@ from PySide6.QtWidgets import (
 from .process_dialog import ProcessDialog
 
 TRAIN_MODES = ("authentication", "identification", "both")
-
-_EPOCH = re.compile(r"\bepoch (\d+)/(\d+)")
-_STEPS = re.compile(r"\|\s*(\d+)/(\d+)\s*\[")  # tqdm: "| 9/20 ["
-_TRAIN_LOSS = re.compile(r"(?:train loss|loss=)\s*([0-9.]+(?:e[-+]?\d+)?)")
-_VAL_LOSS = re.compile(r"val loss ([0-9.]+(?:e[-+]?\d+)?)")
-_ACC = re.compile(r"\bacc ([0-9.]+)")
-_F1 = re.compile(r"\bF1 ([0-9.]+)")
+SCRATCH_EPOCHS = 30  # the report's schedule
+# Fine-tuning on a few new voices: few chunks, so small batches, a gentler rate, fewer
+# epochs and early stopping (TrainConfig keys, passed with --set; Extra settings override).
+FINE_TUNE = {"lr": 3e-4, "batch_size": 64, "patience": 3}
+FINE_TUNE_EPOCHS = 10
 
 
 @dataclass
 class TrainProgress:
-    """What the training output has said so far. fraction in [0, 1] of all epochs."""
+    """What the ``--progress json`` records have said so far. fraction in [0, 1] of all epochs;
+    accuracy / macro_f1: validation values per head."""
 
     epoch: int = 0  # epochs completed
     epochs: int = 0
     fraction: float = 0.0
     loss: float | None = None
     val_loss: float | None = None
-    accuracy: float | None = None
-    macro_f1: float | None = None
+    accuracy: dict[str, float] = field(default_factory=dict)
+    macro_f1: dict[str, float] = field(default_factory=dict)
+    calibrating: bool = False
 
-    def update(self, line: str) -> bool:
-        """Parse one output line of ``voxgate train``; True if anything changed.
-
-        Understands the tqdm bar ("epoch 2/5:  40%|...| 8/20 [..., loss=0.693]") and the
-        epoch summary ("epoch 2/5 train loss 0.6931 | val loss 0.70 authe: acc 0.512 F1 ...").
-        """
-        m = _EPOCH.search(line)
-        if not m:
+    def update(self, record: dict[str, Any]) -> bool:
+        """Take one record (stage "train", "epoch" or "calibrate"); True if it was one."""
+        stage = record.get("stage")
+        if stage == "train":
+            self.epochs = int(record.get("epochs") or self.epochs)
+            total = int(record.get("total") or 0)
+            if total > 0 and self.epochs > 0:
+                within = int(record.get("done", 0)) / total
+                epoch = int(record.get("epoch", 1))
+                self.fraction = max(self.fraction, (epoch - 1 + within) / self.epochs)
+        elif stage == "epoch":
+            self.epoch, self.epochs = int(record["done"]), int(record["total"])
+            self.fraction = max(self.fraction, self.epoch / max(1, self.epochs))
+            metrics = record.get("metrics") or {}
+            self.val_loss = metrics.get("val_loss")
+            self.accuracy = {k: v for k, v in (metrics.get("accuracy") or {}).items() if v is not None}
+            self.macro_f1 = {k: v for k, v in (metrics.get("macro_f1") or {}).items() if v is not None}
+        elif stage == "calibrate":
+            self.calibrating = True
+        else:
             return False
-        current, total = int(m.group(1)), int(m.group(2))
-        self.epochs = total
-        if "train loss" in line:  # the summary after epoch `current` finished
-            self.epoch = current
-            self.fraction = current / total
-            if v := _VAL_LOSS.search(line):
-                self.val_loss = float(v.group(1))
-            if a := _ACC.search(line):
-                self.accuracy = float(a.group(1))
-            if f := _F1.search(line):
-                self.macro_f1 = float(f.group(1))
-        else:  # tqdm inside epoch `current`
-            s = _STEPS.search(line)
-            if s and int(s.group(2)) > 0:
-                within = int(s.group(1)) / int(s.group(2))
-                self.fraction = max(self.fraction, (current - 1 + within) / total)
-        if t := _TRAIN_LOSS.search(line):
-            self.loss = float(t.group(1))
+        if record.get("loss") is not None:
+            self.loss = float(record["loss"])
         return True
 
     def describe(self) -> str:
@@ -78,10 +76,12 @@ class TrainProgress:
             parts.append(f"loss {self.loss:.4f}")
         if self.val_loss is not None:
             parts.append(f"val loss {self.val_loss:.4f}")
-        if self.accuracy is not None:
-            parts.append(f"val accuracy {self.accuracy:.3f}")
-        if self.macro_f1 is not None:
-            parts.append(f"macro-F1 {self.macro_f1:.3f}")
+        for name, acc in self.accuracy.items():
+            f1 = self.macro_f1.get(name)
+            head = f"{name[:5]}. " if len(self.accuracy) > 1 else ""
+            parts.append(f"{head}val accuracy {acc:.3f}" + ("" if f1 is None else f", macro-F1 {f1:.3f}"))
+        if self.calibrating:
+            parts.append("calibrating the threshold…")
         return "  ·  ".join(parts)
 
 
@@ -93,7 +93,14 @@ class RetrainDialog(ProcessDialog):
 
     model_ready = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None, *, data: str = "", out_dir: str = ""):
+    def __init__(
+        self,
+        parent: QWidget | None = None,
+        *,
+        data: str = "",
+        out_dir: str = "",
+        current_model: str = "",
+    ):
         super().__init__("Retrain the model", parent)
         self.data_edit = QLineEdit(data, self)
         self.data_edit.setPlaceholderText("dataset .h5 from Model → Build dataset…")
@@ -104,8 +111,12 @@ class RetrainDialog(ProcessDialog):
             self.mode_combo.addItem(mode.capitalize(), mode)
         self.epochs_spin = QSpinBox(self)
         self.epochs_spin.setRange(1, 500)
-        self.epochs_spin.setValue(30)
-        self.out_edit = QLineEdit(out_dir or str(Path("runs") / "retrained"), self)
+        self.init_box = QCheckBox("Start from the current model (fine-tune)", self)
+        self.init_box.toggled.connect(self._on_init_toggled)
+        self.current_model = ""
+        self.set_current_model(current_model)
+        self._on_init_toggled(self.init_box.isChecked())
+        self.out_edit = QLineEdit(out_dir or default_run_dir(), self)
         browse_out = QPushButton("Choose…", self)
         browse_out.clicked.connect(self._browse_out)
         self.extra_edit = QLineEdit(self)
@@ -114,18 +125,35 @@ class RetrainDialog(ProcessDialog):
         )
         self.metrics_label = QLabel("", self)
         self.metrics_label.setObjectName("metricsLabel")
+        self.metrics_label.setWordWrap(True)
+        self.metrics_label.setMinimumWidth(1)  # wraps instead of widening the dialog
         self.use_button = QPushButton("Use the new model", self)
         self.use_button.setEnabled(False)
         self.use_button.clicked.connect(self._use_model)
         self.buttons.insertWidget(0, self.use_button)
         self.form.addRow("Dataset:", _row(self.data_edit, browse_data))
         self.form.addRow("Mode:", self.mode_combo)
+        self.form.addRow("", self.init_box)
         self.form.addRow("Epochs:", self.epochs_spin)
         self.form.addRow("Output folder:", _row(self.out_edit, browse_out))
         self.form.addRow("Extra settings:", self.extra_edit)
         self.form.addRow("", self.metrics_label)
         self.train_progress = TrainProgress()
         self.best_model: Path | None = None
+
+    def set_current_model(self, path: str) -> None:
+        """The model the main window uses (its path; "" when untrained): the fine-tune start."""
+        self.current_model = path if path and Path(path).is_file() else ""
+        self.init_box.setEnabled(bool(self.current_model))
+        self.init_box.setChecked(bool(self.current_model))
+        self.init_box.setToolTip(
+            f"--init-from {self.current_model}"
+            if self.current_model
+            else "no trained model is loaded: training starts from scratch"
+        )
+
+    def _on_init_toggled(self, checked: bool) -> None:
+        self.epochs_spin.setValue(FINE_TUNE_EPOCHS if checked else SCRATCH_EPOCHS)
 
     def _browse_data(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Dataset", "", "HDF5 datasets (*.h5);;All (*)")
@@ -150,7 +178,10 @@ class RetrainDialog(ProcessDialog):
             self.set_status("choose an output folder")
             return None
         args = ["train", "--data", data, "--mode", self.mode_combo.currentData(), "--out", out]
-        args += ["--set", f"epochs={self.epochs_spin.value()}"]
+        args += ["--set", f"epochs={self.epochs_spin.value()}", "--progress", "json"]
+        if self.init_box.isChecked() and self.current_model:
+            args += ["--init-from", self.current_model]
+            args += [x for k, v in FINE_TUNE.items() for x in ("--set", f"{k}={v}")]
         try:
             extra = shlex.split(self.extra_edit.text())
         except ValueError as exc:
@@ -167,9 +198,9 @@ class RetrainDialog(ProcessDialog):
         self.metrics_label.setText("")
         return args
 
-    def on_line(self, line: str) -> None:
-        if self.train_progress.update(line):
-            self.progress.setValue(int(round(100 * self.train_progress.fraction)))
+    def on_progress(self, record: dict[str, Any]) -> None:
+        if self.train_progress.update(record):
+            self.set_fraction(self.train_progress.fraction)
             self.metrics_label.setText(self.train_progress.describe())
 
     def on_success(self) -> None:
@@ -184,6 +215,13 @@ class RetrainDialog(ProcessDialog):
     def _use_model(self) -> None:
         if self.best_model is not None:
             self.model_ready.emit(str(self.best_model))
+
+
+def default_run_dir() -> str:
+    """runs/retrained-YYYYmmdd-HHMMSS: a new folder per session (train refuses to overwrite)."""
+    import time
+
+    return str(Path("runs") / time.strftime("retrained-%Y%m%d-%H%M%S"))
 
 
 def _row(*widgets: QWidget) -> QHBoxLayout:

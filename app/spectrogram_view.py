@@ -91,7 +91,9 @@ class SpectrogramView(pg.PlotWidget):
             return
         if cols.shape[1] != self.n_mels:
             self._alloc(cols.shape[1])
-        cols = np.clip(np.nan_to_num(cols, nan=LEVELS_DB[0]), *LEVELS_DB)[-self.n_columns :]
+        # NaN and ±inf (log of digital silence) are drawn at the floor, never the brightest
+        cols = np.nan_to_num(cols, nan=LEVELS_DB[0], posinf=LEVELS_DB[0], neginf=LEVELS_DB[0])
+        cols = np.clip(cols, *LEVELS_DB)[-self.n_columns :]
         n = cols.shape[0]
         first = min(n, self.n_columns - self._pos)
         self.ring[:, self._pos : self._pos + first] = cols[:first].T

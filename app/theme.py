@@ -47,7 +47,8 @@ def apply_theme(app: QApplication) -> None:
     pal.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text, QColor(MUTED))
     app.setPalette(pal)
     if STYLE_SHEET.is_file():
-        app.setStyleSheet(STYLE_SHEET.read_text(encoding="utf-8"))
+        sheet = STYLE_SHEET.read_text(encoding="utf-8")
+        app.setStyleSheet(sheet.replace("@HERE@", HERE.as_posix()))  # the arrow images
     pg.setConfigOptions(background=SURFACE, foreground=MUTED, antialias=True)
     icon = icon_path()
     if icon is not None:

@@ -118,7 +118,7 @@ def test_window_starts_untrained_and_says_so(window, encoder):
 
 
 def test_no_input_device_explains_and_offers_files(qtbot, encoder, store, settings):
-    w = make_window(qtbot, encoder, store, settings, list_devices=lambda: [])
+    w = make_window(qtbot, encoder, store, settings, list_devices=lambda rescan=False: [])
     assert not w.input_panel.available
     assert "No microphone" in w.input_panel.explanation.text()
     assert not w.auth_button.isEnabled()
@@ -431,18 +431,19 @@ def test_retrain_success_offers_the_new_model(qtbot, window, tmp_path):
     assert "head-authentication" in modes
 
 
-def test_train_progress_parses_the_train_output():
+def test_train_progress_reads_the_json_records():
     p = TrainProgress()
-    assert not p.update("INFO training authentication on x.h5 (16 train rows) on cpu")
-    p.update("epoch 2/4:  50%|█████     | 1/2 [00:00<00:00,  1.33it/s, loss=5.733]")
+    assert not p.update({"stage": "files", "done": 1, "total": 2})
+    p.update({"stage": "train", "done": 1, "total": 2, "epoch": 2, "epochs": 4, "loss": 5.733,
+              "metrics": {}})  # fmt: skip
     assert (p.epochs, p.loss) == (4, pytest.approx(5.733))
     assert p.fraction == pytest.approx((1 + 0.5) / 4)
-    p.update(
-        "INFO epoch 2/4 train loss 5.1537 | val loss 8.4395 authe: acc 0.625 F1 0.333 mc nan "
-        "| lr 9.99e-04 | 17 samples/s | 1.1 s *best*"
-    )
+    p.update({"stage": "epoch", "done": 2, "total": 4, "epoch": 2, "epochs": 4, "loss": 5.1537,
+              "metrics": {"val_loss": 8.4395, "accuracy": {"authentication": 0.625},
+                          "macro_f1": {"authentication": 0.333}}})  # fmt: skip
     assert p.epoch == 2 and p.fraction == pytest.approx(0.5)
-    assert (p.loss, p.val_loss, p.accuracy, p.macro_f1) == pytest.approx(
-        (5.1537, 8.4395, 0.625, 0.333)
-    )
-    assert "epoch 2/4" in p.describe() and "val accuracy 0.625" in p.describe()
+    assert (p.loss, p.val_loss) == pytest.approx((5.1537, 8.4395))
+    assert p.accuracy == {"authentication": 0.625} and p.macro_f1 == {"authentication": 0.333}
+    assert "epoch 2/4" in p.describe() and "val accuracy 0.625, macro-F1 0.333" in p.describe()
+    p.update({"stage": "train", "done": 1, "total": 10, "epoch": 1, "epochs": 4})
+    assert p.fraction == pytest.approx(0.5)  # never backwards
