@@ -128,18 +128,18 @@ def test_trials_counts_and_recording_separation(speaker_dir: Path, encoder) -> N
     assert carol and min(s.start_s for s in carol) == pytest.approx(2.0)
 
 
-def test_voxgate_backend_segment_is_mean_of_window_embeddings(encoder) -> None:
+def test_voxgate_backend_segment_is_the_profile_of_its_windows(encoder) -> None:
+    from voxgate.core.scoring import make_profile
     from voxgate.training.verification import VoxgateBackend
 
     be = VoxgateBackend(encoder)
     wave = voiced(140.0, VOWELS["o"], 2.0, seed=5)
     windows = np.stack([wave[s : s + SR] for s in (0, SR // 2, SR)])  # 3 windows, hop 0.5 s
-    expected = encoder.embed(windows).mean(axis=0)
-    expected /= np.linalg.norm(expected)
+    expected = make_profile(encoder.embed(windows))
     got = be.embed_segments([wave])
     assert got.shape == (1, 16)
     np.testing.assert_allclose(got[0], expected, atol=1e-5)
-    prof = be.enroll([wave, wave[: SR // 2]])
+    prof = be.enroll([wave, wave[: SR // 2]])  # a short piece is padded to one window
     assert prof.shape == (16,) and np.linalg.norm(prof) == pytest.approx(1.0, abs=1e-5)
 
 

@@ -59,19 +59,40 @@ def prepare_clips(
     speakers: Sequence[str] | None = None,
     enroll_s: float = 10.0,
     clip_s: float = 3.0,
+    enroll_sessions: Sequence[str] | None = None,
+    join_sessions: bool = True,
     max_clips_per_speaker: int | None = None,
 ) -> ClipSet:
     """Enrollment and test material of ``source`` (folder or manifest, see
-    ``verification.collect_recordings``): each speaker enrolls on the speech of its first
-    recordings (``enroll_s`` seconds, silence removed) and is tested on ``clip_s``-second
-    clips of the speech of its other recordings (never the same recording)."""
-    from voxgate.training.verification import build_plan, collect_recordings, test_segments
+    ``verification.collect_recordings``).
+
+    Each speaker enrolls on the speech (silence removed) of its first recordings, up to
+    ``enroll_s`` seconds, or of the recordings whose session is in ``enroll_sessions``
+    (EmoDB: "neutral"); it is tested on ``clip_s``-second clips of the speech of its other
+    recordings, never one it enrolled on. ``join_sessions``: the test speech of one session
+    is joined before cutting (EmoDB's 2-s clips make no 3-s clip alone).
+    """
+    from voxgate.training.verification import (
+        VerificationPlan,
+        build_plan,
+        collect_recordings,
+        test_segments,
+    )
 
     recs = collect_recordings(source, subsets=subsets, speakers=speakers)
-    plan = build_plan(recs, enroll_s=enroll_s)
-    segs = test_segments(plan, clip_s)
+    if enroll_sessions:
+        first = set(enroll_sessions)
+        recs = {k: sorted(v, key=lambda r: r.session not in first) for k, v in recs.items()}
+    plan = build_plan(recs, enroll_s=enroll_s if not enroll_sessions else 1e9)
+    if enroll_sessions or join_sessions:
+        plan = VerificationPlan(
+            [_regroup(sp, recs[sp.speaker], enroll_sessions, join_sessions) for sp in plan.speakers],
+            plan.enroll_s,
+            plan.skipped,
+        )
+        plan.speakers = [sp for sp in plan.speakers if sp.enroll_waves and sp.test_waves]
     clips, per_speaker = [], {}
-    for seg in segs:
+    for seg in test_segments(plan, clip_s):
         n = per_speaker.get(seg.speaker, 0)
         if max_clips_per_speaker is not None and n >= max_clips_per_speaker:
             continue
@@ -81,6 +102,30 @@ def prepare_clips(
     enroll = {sp.speaker: sp.enroll_waves for sp in plan.speakers}
     label = f"{source}" + (f" [{', '.join(subsets)}]" if subsets else "")
     return ClipSet(enroll, clips, plan.skipped, label)
+
+
+def _regroup(plan: Any, recs: Sequence[Any], enroll_sessions: Any, join: bool) -> Any:
+    """Re-split a speaker plan built with all recordings for enrollment: enrollment = the
+    recordings of ``enroll_sessions`` (or the plan's own split), test = the others, joined
+    per session when ``join``."""
+    from voxgate.training.verification import SpeakerPlan
+
+    session = {str(r.path): r.session for r in recs}
+    names = plan.enroll_recordings + plan.test_recordings
+    waves = plan.enroll_waves + plan.test_waves
+    if enroll_sessions:
+        is_enroll = [session.get(n) in set(enroll_sessions) for n in names]
+    else:
+        is_enroll = [True] * len(plan.enroll_recordings) + [False] * len(plan.test_recordings)
+    e_names = [n for n, e in zip(names, is_enroll) if e]
+    e_waves = [w for w, e in zip(waves, is_enroll) if e]
+    t = [(n, w) for n, w, e in zip(names, waves, is_enroll) if not e]
+    if join:
+        groups: dict[str, list[Any]] = {}
+        for n, w in t:
+            groups.setdefault(session.get(n, ""), []).append((n, w))
+        t = [(g[0][0], np.concatenate([w for _, w in g])) for g in groups.values()]
+    return SpeakerPlan(plan.speaker, e_names, e_waves, [n for n, _ in t], [w for _, w in t])
 
 
 def replay_trials(encoder: Any, clipset: ClipSet, config: Any = None) -> list[Trial]:
@@ -159,9 +204,11 @@ def calibrate(
     clip_s: float = 3.0,
     write: bool = True,
     device: str | None = None,
+    enroll_sessions: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Choose the cosine threshold at ``target_far`` on decision-level impostor trials of
-    ``sources`` ((folder or manifest, subsets) pairs) replayed through the client's path.
+    ``sources`` ((folder or manifest, subsets) pairs, each enrolled and tested on its own:
+    impostors come from the same set) replayed through the client's path.
     Head thresholds and closed-set figures already in the checkpoint are kept. Returns the
     calibration block; ``write`` stores it (threshold, calibration) in the checkpoint."""
     from voxgate.core import metrics as M
@@ -177,7 +224,13 @@ def calibrate(
     trials: list[Trial] = []
     labels, skipped = [], []
     for source, subsets in sources:
-        cs = prepare_clips(source, subsets=subsets, enroll_s=enroll_s, clip_s=clip_s)
+        cs = prepare_clips(
+            source,
+            subsets=subsets,
+            enroll_s=enroll_s,
+            clip_s=clip_s,
+            enroll_sessions=enroll_sessions,
+        )
         trials += replay_trials(encoder, cs, cfg)
         labels.append(cs.source)
         skipped += cs.skipped

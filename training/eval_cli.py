@@ -85,7 +85,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--subsets",
         nargs="+",
         default=None,
-        help="manifest subsets, SUBSET or CORPUS/SUBSET (--verification)",
+        help="manifest subsets, SUBSET or CORPUS/SUBSET (--verification); each is enrolled "
+        "and tested on its own",
     )
     p.add_argument(
         "--enroll-s", type=float, default=10.0, help="enrollment speech (--verification)"
@@ -117,7 +118,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", type=Path, default=None, help="checkpoint (default: shipped model)")
     p.add_argument("--out", required=True, type=Path, help="output .npz")
     p.add_argument("--per-window", action="store_true", help="one embedding per 1-s window")
-    p.add_argument("--hop-s", type=float, default=0.5, help="window hop in seconds")
+    p.add_argument("--hop-s", type=float, default=None, help="window hop in seconds (0.5)")
     p.set_defaults(func=_embed)
 
 
@@ -165,9 +166,10 @@ def _calibrate(args: argparse.Namespace) -> int:
         )
         print(json.dumps(cal, indent=2))
         return 0
+    groups = [[s] for s in args.subsets] if args.subsets else [None]
     cal = calibrate(
         args.model,
-        [(args.verification, args.subsets)],
+        [(args.verification, g) for g in groups],
         args.target_far,
         enroll_s=args.enroll_s,
         clip_s=args.clip_s,

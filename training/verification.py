@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from voxgate.core.errors import DatasetError
+from voxgate.core.scoring import make_profile, unit
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,6 @@ __all__ = [
     "plan_speaker",
     "test_segments",
     "trial_labels",
-    "window_starts",
     "Backend",
     "VoxgateBackend",
     "ResemblyzerBackend",
@@ -304,73 +304,50 @@ class Backend(Protocol):
         """A speaker profile (D,) unit norm from its enrollment speech."""
 
 
-def _unit(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    n = np.linalg.norm(x, axis=axis, keepdims=True)
-    return (x / np.maximum(n, 1e-12)).astype(np.float32)
-
-
-def window_starts(n_samples: int, window: int, hop: int) -> np.ndarray:
-    """Starts of full windows (0, hop, ...); a wave shorter than a window gives [0] (padded)."""
-    if n_samples <= window:
-        return np.zeros(1, dtype=np.int64)
-    return np.arange(0, n_samples - window + 1, hop, dtype=np.int64)
-
-
-def _windows(wave: np.ndarray, window: int, hop: int) -> np.ndarray:
-    starts = window_starts(len(wave), window, hop)
-    out = np.zeros((len(starts), window), dtype=np.float32)
-    for i, s in enumerate(starts):
-        piece = wave[s : s + window]
-        out[i, : len(piece)] = piece
-    return out
-
-
 class VoxgateBackend:
-    """voxgate embeddings: a segment is the renormalised mean of its L2-normalised 1-s window
-    embeddings (hop 0.5 s); a profile is the same over all enrollment windows."""
+    """voxgate embeddings through the client's path (``core.scoring``): the 1-s windows of a
+    segment (hop ``hop_s``) are embedded and combined with :func:`make_profile`, the same
+    function that builds enrollment profiles. Segments are already speech (silence removed),
+    so every window is used; a piece shorter than a window is zero-padded to one."""
 
     name = "voxgate"
 
-    def __init__(
-        self, encoder: Any, window_s: float = 1.0, hop_s: float = 0.5, batch_size: int = 128
-    ):
+    def __init__(self, encoder: Any, hop_s: float | None = None, batch_size: int = 128):
+        from voxgate.core.scoring import DEFAULT_HOP_S
+
         self.encoder = encoder
-        sr = encoder.feature_config.sample_rate
-        self.window = int(round(window_s * sr))
-        self.hop = int(round(hop_s * sr))
+        self.hop_s = DEFAULT_HOP_S if hop_s is None else float(hop_s)
         self.batch_size = batch_size
+
+    def _windows(self, wave: np.ndarray) -> np.ndarray:
+        from voxgate.core.scoring import windows
+
+        n = self.encoder.feature_config.chunk_samples
+        wave = np.asarray(wave, dtype=np.float32)
+        if 0 < wave.size < n:
+            wave = np.pad(wave, (0, n - wave.size))
+        return windows(wave, self.encoder.feature_config, self.hop_s).waves
 
     def window_embeddings(self, wave: np.ndarray) -> np.ndarray:
         """Unit embeddings (W, D) of the windows of one wave."""
-        win = _windows(np.asarray(wave, dtype=np.float32), self.window, self.hop)
-        return np.concatenate(
-            [
-                self.encoder.embed(win[b : b + self.batch_size])
-                for b in range(0, len(win), self.batch_size)
-            ]
-        )
+        from voxgate.core.scoring import embed_windows
+
+        return embed_windows(self.encoder, self._windows(wave), self.batch_size)
 
     def embed_segments(self, waves: Sequence[np.ndarray]) -> np.ndarray:
+        from voxgate.core.scoring import embed_windows, make_profile
+
         if not len(waves):
             return np.zeros((0, self.encoder.model_config.embed_dim), dtype=np.float32)
-        wins = [_windows(np.asarray(w, dtype=np.float32), self.window, self.hop) for w in waves]
-        counts = [len(w) for w in wins]
-        flat = np.concatenate(wins)
-        emb = np.concatenate(
-            [
-                self.encoder.embed(flat[b : b + self.batch_size])
-                for b in range(0, len(flat), self.batch_size)
-            ]
-        )
-        out, pos = [], 0
-        for c in counts:
-            out.append(_unit(emb[pos : pos + c]).mean(axis=0))
-            pos += c
-        return _unit(np.stack(out))
+        wins = [self._windows(w) for w in waves]
+        emb = embed_windows(self.encoder, np.concatenate(wins), self.batch_size)
+        bounds = np.cumsum([0] + [len(w) for w in wins])
+        return np.stack([make_profile(emb[a:b]) for a, b in zip(bounds[:-1], bounds[1:])])
 
     def enroll(self, waves: Sequence[np.ndarray]) -> np.ndarray:
-        emb = np.concatenate([self.window_embeddings(w) for w in waves if len(w)])
-        return _unit(_unit(emb).mean(axis=0))
+        from voxgate.core.scoring import make_profile
+
+        return make_profile(np.concatenate([self.window_embeddings(w) for w in waves if len(w)]))
 
 
 class ResemblyzerBackend:
@@ -401,7 +378,7 @@ class ResemblyzerBackend:
     def embed_segments(self, waves: Sequence[np.ndarray]) -> np.ndarray:
         if not len(waves):
             return np.zeros((0, 256), dtype=np.float32)
-        return _unit(np.stack([self.encoder.embed_utterance(self._prep(w)) for w in waves]))
+        return unit(np.stack([self.encoder.embed_utterance(self._prep(w)) for w in waves]))
 
     def enroll(self, waves: Sequence[np.ndarray]) -> np.ndarray:
         partials = []
@@ -409,7 +386,7 @@ class ResemblyzerBackend:
             if len(w):
                 _, parts, _ = self.encoder.embed_utterance(self._prep(w), return_partials=True)
                 partials.append(parts)
-        return _unit(_unit(np.concatenate(partials)).mean(axis=0))
+        return make_profile(np.concatenate(partials))
 
 
 def make_backend(
@@ -549,55 +526,48 @@ def evaluate_verification(
 # --------------------------------------------------------------------------------------
 
 
-def _speech_positions(wave: np.ndarray, sample_rate: int, aggressiveness: int) -> np.ndarray:
-    """Sample indices (M,) into ``wave`` of its speech frames, in order (as remove_silence)."""
-    from voxgate.core.vad import VoiceActivityDetector
-
-    det = VoiceActivityDetector(sample_rate, aggressiveness)
-    flags = det.frame_flags(np.asarray(wave, dtype=np.float32))
-    fs = det.frame_samples
-    frames = np.flatnonzero(flags)
-    return (frames[:, None] * fs + np.arange(fs)[None, :]).reshape(-1)
-
-
 def embed_files(
     encoder: Any,
     paths: Sequence[str | Path],
     *,
     per_window: bool = False,
-    window_s: float = 1.0,
-    hop_s: float = 0.5,
-    vad_aggressiveness: int = 2,
+    hop_s: float | None = None,
 ) -> dict[str, np.ndarray]:
-    """Embeddings of audio files (speech only, 1-s windows with ``hop_s`` hop).
+    """Embeddings of audio files through the client's path: the windows ``core.scoring``
+    scores (VAD speech ratio and voicing), embedded, and per file combined by
+    :func:`make_profile`.
 
-    Per file: ``names`` (F,) str, ``embeddings`` float32 (F, D) (renormalised mean of unit
-    window embeddings), ``n_windows`` (F,). With ``per_window``: ``embeddings`` (W, D) one
-    per window, ``file_index`` (W,) and ``window_starts`` (W,) seconds in the original file.
-    Files without speech raise TooShortError.
+    Per file: ``names`` (F,) str, ``embeddings`` float32 (F, D), ``n_windows`` (F,). With
+    ``per_window``: ``embeddings`` (W, D) one per scored window, ``file_index`` (W,) and
+    ``window_starts`` (W,) seconds in the file. Files without speech raise TooShortError.
     """
     from voxgate.core.audio import load_audio
     from voxgate.core.errors import TooShortError
+    from voxgate.core.scoring import (
+        DEFAULT_HOP_S,
+        embed_windows,
+        make_profile,
+        speech_mask,
+        windows,
+    )
 
     sr = encoder.feature_config.sample_rate
-    be = VoxgateBackend(encoder, window_s, hop_s)
+    hop_s = DEFAULT_HOP_S if hop_s is None else hop_s
     names, embs, n_windows, file_index, starts = [], [], [], [], []
     for i, p in enumerate(paths):
-        wave = load_audio(p, sr)
-        pos = _speech_positions(wave, sr, vad_aggressiveness)
-        if pos.size == 0:
-            raise TooShortError(p, "no speech found (silence removal left nothing)")
-        speech = wave[pos]
-        emb = be.window_embeddings(speech)
+        win = windows(load_audio(p, sr), encoder.feature_config, hop_s)
+        mask = speech_mask(win)
+        if not mask.any():
+            raise TooShortError(p, "no window of voiced speech found")
+        emb = embed_windows(encoder, win.waves[mask])
         names.append(str(p))
         n_windows.append(len(emb))
         if per_window:
             embs.append(emb)
             file_index.append(np.full(len(emb), i))
-            st = window_starts(len(speech), be.window, be.hop)
-            starts.append(pos[st] / sr)
+            starts.append(win.starts[mask] / sr)
         else:
-            embs.append(_unit(_unit(emb).mean(axis=0))[None])
+            embs.append(make_profile(emb)[None])
     out = {
         "names": np.array(names),
         "embeddings": np.concatenate(embs).astype(np.float32),
