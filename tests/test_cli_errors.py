@@ -112,3 +112,18 @@ def test_one_exit_code_table_in_help_readme_and_guide(capsys) -> None:
 
 def test_no_command_is_a_usage_error(capsys) -> None:
     assert cli.main([]) == EXIT_USAGE
+
+
+def test_wrapped_os_error_and_unexpected_errors_are_one_line(monkeypatch, capsys) -> None:
+    try:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "model.pt")
+    except OSError as cause:
+        wrapped = RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704")
+        wrapped.__cause__ = cause
+    assert _run_info_raising(monkeypatch, wrapped) == EXIT_ERROR
+    assert capsys.readouterr().err == "voxgate: error: model.pt: No space left on device\n"
+    assert _run_info_raising(monkeypatch, ZeroDivisionError("division by zero")) == EXIT_ERROR
+    assert capsys.readouterr().err == (
+        "voxgate: error: unexpected ZeroDivisionError: division by zero "
+        "(run with -v for the traceback)\n"
+    )

@@ -58,9 +58,10 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; returns its exit code (see ``voxgate.exitcodes``). Every expected
-    failure (a VoxgateError or an OSError: unreadable file, full disk, read-only folder) is
-    one ``voxgate: error:`` line and exit 1; ``-v`` adds the traceback."""
+    """Run one command; returns its exit code (see ``voxgate.exitcodes``). Every failure (a
+    VoxgateError; an OSError, also one wrapped by a library: unreadable file, full disk,
+    read-only folder; even a bug) is one ``voxgate: error:`` line and exit 1; ``-v`` adds
+    the traceback."""
     from voxgate.core.runtime import configure_threads
 
     configure_threads(argv)  # before torch loads: passive OpenMP; one thread when live
@@ -85,6 +86,15 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(exc), args.verbose)
     except OSError as exc:
         return _fail(os_error_message(exc), args.verbose)
+    except Exception as exc:  # a library's own error type, or a bug: still one line
+        cause = _os_cause(exc)
+        if cause is not None:
+            return _fail(os_error_message(cause), args.verbose)
+        first = (str(exc).strip().splitlines() or [""])[0]
+        return _fail(
+            f"unexpected {type(exc).__name__}: {first} (run with -v for the traceback)",
+            args.verbose,
+        )
     except InterruptedByUser:
         print("voxgate: terminated", file=sys.stderr)
         return 128 + signal.SIGTERM
@@ -94,6 +104,18 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _os_cause(exc: BaseException) -> OSError | None:
+    """The OSError behind a wrapped error (``raise X from oserror``, or raised while one was
+    handled), if any."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def _fail(message: str, verbose: bool) -> int:
