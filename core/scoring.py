@@ -312,6 +312,8 @@ class Scorer:
 
     def score(self, waves: np.ndarray) -> list[tuple[dict[str, float], dict[str, float]]]:
         c = self.candidates
+        if len(waves) == 0:
+            return []
         if c.head is not None:
             res = self.encoder.score(waves, c.head, mc_passes=self.mc_passes)
             labels = list(res.labels)

@@ -103,3 +103,9 @@ def test_verify_file_reports_the_score_replay_saw(setup, tmp_path, monkeypatch, 
         row = json.loads(capsys.readouterr().out)
         assert row["score"] == pytest.approx(verdict.score, abs=1e-5)
         assert row["decision"] == verdict.state.value and code == (0 if row["who"] else 3)
+
+
+def test_replay_of_a_recording_without_speech_is_undecided(setup) -> None:
+    encoder, store = setup
+    replayed = Pipeline(encoder, store, PipelineConfig(lockout=False)).replay(silence(4.0))
+    assert replayed == {"ann": None, "bob": None}

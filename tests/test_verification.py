@@ -201,3 +201,26 @@ def test_parse_id_list_inline_and_from_file(tmp_path: Path) -> None:
     assert parse_id_list(f"@{ids}") == ["ann", "ben"]
     with pytest.raises(DatasetError, match="not found"):
         parse_id_list(f"@{tmp_path / 'missing.txt'}")
+
+
+@pytest.mark.parametrize("mixed", [False, True])
+def test_build_and_verification_give_the_same_speaker_ids(tmp_path: Path, mixed) -> None:
+    from voxgate.training.build import collect_sources
+    from voxgate.training.verification import collect_recordings
+
+    rows = ["corpus,subset,speaker,session,path"]
+    for i, (corpus, spk) in enumerate(
+        [("librispeech", "1089"), ("librispeech", "121"), ("msc" if mixed else "librispeech", "7")]
+    ):
+        write_wav(tmp_path, f"f{i}.wav", voiced(seconds=1.0, seed=i))
+        rows.append(f"{corpus},test,{spk},,f{i}.wav")
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("\ufeff" + "\n".join(rows) + "\n", encoding="utf-8")  # with a BOM
+    built = sorted({s.speaker for s in collect_sources([manifest])})
+    verified = sorted(collect_recordings(manifest))
+    assert built == verified
+    assert "librispeech-1089" in built  # prefixed whether or not corpora are mixed
+    subset = ["librispeech/test"]
+    assert sorted({s.speaker for s in collect_sources([manifest], subset)}) == sorted(
+        collect_recordings(manifest, subsets=subset)
+    )

@@ -31,6 +31,7 @@ import numpy as np
 from voxgate.core.config import FeatureConfig
 from voxgate.core.errors import AudioError, ConfigError, DatasetError
 from voxgate.core.fileio import TEMP_SUFFIX, atomic_path
+from voxgate.training.speakers import speaker_id, subset_matches
 
 from .augment import (
     AUG_TAGS,
@@ -215,7 +216,8 @@ def _read_manifest(csv_path: Path, subsets: Sequence[str] | None) -> list[Source
         if not spk or not rel:
             raise DatasetError(f"{csv_path}:{i}: empty speaker or path")
         subset = (row.get("subset") or "").strip()
-        if subsets is not None and subset not in subsets:
+        corpus = (row.get("corpus") or "").strip()
+        if subsets is not None and not subset_matches(corpus, subset, frozenset(subsets)):
             continue
         dur = (row.get("duration_s") or "").strip()
         try:
@@ -225,9 +227,9 @@ def _read_manifest(csv_path: Path, subsets: Sequence[str] | None) -> list[Source
         out.append(
             SourceFile(
                 (csv_path.parent / rel),
-                spk,
+                speaker_id(corpus, spk),
                 (row.get("session") or "").strip(),
-                (row.get("corpus") or "").strip() or csv_path.stem,
+                corpus or csv_path.stem,
                 subset,
                 (row.get("gender") or "").strip(),
                 duration,
@@ -241,7 +243,8 @@ def collect_sources(
 ) -> list[SourceFile]:
     """Read every SRC (speaker folder or manifest CSV) into one table sorted by path.
 
-    Speaker ids get a ``corpus-`` prefix when several SRCs or several corpora are mixed.
+    Speaker ids follow ``training.speakers``: a manifest row with a corpus is
+    ``corpus-speaker``; folder ids get their folder's name as prefix when several SRCs mix.
     Raises DatasetError for a missing SRC or an empty result.
     """
     if not srcs:
@@ -255,11 +258,9 @@ def collect_sources(
             table.extend(_read_manifest(p, subsets))
         else:
             raise DatasetError(f"{p}: not a folder of speaker folders or a manifest .csv")
-    corpora = {s.corpus for s in table}
-    if len(srcs) > 1 or len(corpora) > 1:
+    if len(srcs) > 1:
         for s in table:
-            if not s.speaker.startswith(f"{s.corpus}-"):
-                s.speaker = f"{s.corpus}-{s.speaker}"
+            s.speaker = speaker_id(s.corpus, s.speaker)
     seen: set[str] = set()
     unique = []
     for s in sorted(table, key=lambda s: (s.speaker, str(s.path))):

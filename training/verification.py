@@ -18,6 +18,7 @@ import numpy as np
 
 from voxgate.core.errors import DatasetError
 from voxgate.core.scoring import make_profile, unit
+from voxgate.training.speakers import speaker_id, subset_matches
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +102,9 @@ def collect_recordings(
     """Recordings per speaker, each list sorted by (session, path); speakers sorted.
 
     ``source`` is a folder or a manifest CSV (columns corpus, subset, speaker, session, path;
-    paths relative to the CSV's folder; speaker ids become ``corpus-speaker``; ``subsets``
-    filters on the subset column, as ``subset`` or ``corpus/subset``). In a folder (searched at any depth) the first path
+    paths relative to the CSV's folder; speaker ids follow ``training.speakers``; ``subsets``
+    filters on the subset column, as ``subset`` or ``corpus/subset``). In a folder (searched
+    at any depth) the first path
     component below it is the speaker and the folders between speaker and file form the
     session (LibriSpeech's ``<spk>/<chapter>/file``); a file directly in the folder is its
     own speaker (its stem). ``speakers`` keeps only those ids.
@@ -110,17 +112,16 @@ def collect_recordings(
     src = Path(source)
     recs: dict[str, list[Recording]] = {}
     if src.is_file() and src.suffix.lower() == ".csv":
-        with src.open(newline="") as f:
+        with src.open(newline="", encoding="utf-8-sig") as f:  # -sig: Excel's BOM
             reader = csv.DictReader(f)
             need = {"speaker", "path"}
             if not reader.fieldnames or need - set(reader.fieldnames):
                 raise DatasetError(f"{src}: a manifest needs the columns {sorted(need)}")
             for row in reader:
-                sub = row.get("subset", "")
-                if subsets and not {sub, f"{row.get('corpus', '')}/{sub}"} & set(subsets):
+                corpus, sub = (row.get("corpus") or "").strip(), row.get("subset", "")
+                if subsets and not subset_matches(corpus, sub, frozenset(subsets)):
                     continue
-                corpus = (row.get("corpus") or "").strip()
-                spk = f"{corpus}-{row['speaker']}" if corpus else row["speaker"]
+                spk = speaker_id(corpus, row["speaker"])
                 path = Path(row["path"])
                 path = path if path.is_absolute() else src.parent / path
                 recs.setdefault(spk, []).append(Recording(path, spk, row.get("session") or ""))
