@@ -34,6 +34,7 @@ from voxgate.core.checkpoint import (
     to_plain,
     update_checkpoint,
 )
+from voxgate.core.device import resolve_device
 from voxgate.core.errors import DatasetError
 
 log = logging.getLogger(__name__)
@@ -101,12 +102,6 @@ def _select(split: SplitEmbeddings, mask: np.ndarray) -> SplitEmbeddings:
     )
 
 
-def _resolve_device(device: str | torch.device | None) -> torch.device:
-    if device is None:
-        return torch.device("cpu")
-    return torch.device(device)
-
-
 def embed_features(
     model: torch.nn.Module,
     data_path: str | Path,
@@ -124,7 +119,7 @@ def embed_features(
     """
     from voxgate.training.h5data import H5ChunkDataset, pad_collate
 
-    dev = _resolve_device(device)
+    dev = resolve_device(device)
     ds = H5ChunkDataset(str(data_path), split=split, augmented=augmented)
     n = len(ds)
     if n == 0:
@@ -706,7 +701,7 @@ def run_evaluation(
     """
     from voxgate.training.h5data import read_meta
 
-    dev = _resolve_device(device)
+    dev = resolve_device(device)
     model, meta = _load(model_path, dev)
     h5 = read_meta(str(data_path))
     _check_features(meta, h5, data_path)
@@ -1139,7 +1134,7 @@ def calibrate_checkpoint(
 
     if not 0.0 < target_far < 1.0:
         raise ValueError(f"target_far must be in (0, 1), got {target_far}")
-    dev = _resolve_device(device)
+    dev = resolve_device(device)
     model, meta = _load(model_path, dev)
     h5 = read_meta(str(data_path))
     _check_features(meta, h5, data_path)

@@ -53,6 +53,7 @@ from torch.utils.data import DataLoader, Sampler
 
 from voxgate.core.checkpoint import load_checkpoint, save_checkpoint
 from voxgate.core.config import FeatureConfig
+from voxgate.core.device import resolve_device
 from voxgate.core.errors import CheckpointError, ConfigError, DatasetError
 from voxgate.core.metrics import classification_report
 from voxgate.core.model import ModelConfig, SpeakerNet
@@ -112,17 +113,6 @@ def build_model_config(
         aam_scale=cfg.aam_scale,
     )
     return ModelConfig.from_dict(data)
-
-
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """``auto``: CUDA when available, else CPU; "cuda" without CUDA is a ConfigError."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError("device 'cuda' requested but torch sees no CUDA device")
-        return torch.device("cuda", local_rank)
-    return torch.device("cpu")
 
 
 def amp_dtype(device: torch.device) -> torch.dtype:
@@ -497,7 +487,7 @@ def _init_distributed(device_name: str) -> _Dist:
     if world <= 1:
         return _Dist()
     d = _Dist(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
-    cuda = device_name == "cuda" or (device_name == "auto" and torch.cuda.is_available())
+    cuda = resolve_device(device_name).type == "cuda"
     if cuda:
         torch.cuda.set_device(d.local_rank)
     if not torch.distributed.is_initialized():
