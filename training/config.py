@@ -189,7 +189,6 @@ def load_train_config(
 
 def save_train_config(cfg: TrainConfig, path: str | Path) -> None:
     """Write ``cfg`` as indented JSON (atomically: temp file + rename)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(cfg.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    from voxgate.core.fileio import atomic_write
+
+    atomic_write(path, json.dumps(cfg.to_dict(), indent=2, sort_keys=True) + "\n")

@@ -229,6 +229,8 @@ def _embed(args: argparse.Namespace) -> int:
     encoder = SpeakerEncoder.from_checkpoint(args.model)
     out = embed_files(encoder, args.files, per_window=args.per_window, hop_s=args.hop_s)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(args.out, **out)
+    from voxgate.core.fileio import atomic_write
+
+    atomic_write(args.out, lambda fh: np.savez(fh, **out))
     print(f"wrote {args.out}: embeddings {out['embeddings'].shape} for {len(out['names'])} file(s)")
     return 0

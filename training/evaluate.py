@@ -361,10 +361,12 @@ def mc_metrics(
 
 def write_json(obj: Any, path: str | Path) -> Path:
     """Write ``obj`` as plain, indented JSON (numpy converted, NaN as null)."""
+    from voxgate.core.fileio import atomic_write
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(to_plain(obj, json_safe=True), indent=2, allow_nan=False) + "\n")
-    return path
+    text = json.dumps(to_plain(obj, json_safe=True), indent=2, allow_nan=False) + "\n"
+    return atomic_write(path, text)
 
 
 # --------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from typing import Any
 
 import soundfile as sf
 
+from voxgate.core.fileio import atomic_write
 from voxgate.training.calibration import Trial, prepare_clips, rates
 
 SR = 16000
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         out["rows"].append({"set": "all three", "clip_s": clip_s, **rates(pooled[clip_s], threshold)})
         print(_row(out["rows"][-1]), flush=True)
     args.work.mkdir(parents=True, exist_ok=True)
-    (args.work / "gate_bench.json").write_text(json.dumps(out, indent=1))
+    atomic_write(args.work / "gate_bench.json", json.dumps(out, indent=1) + "\n")
     return 0
 
 

@@ -55,6 +55,7 @@ from voxgate.core.checkpoint import load_checkpoint, save_checkpoint
 from voxgate.core.config import FeatureConfig
 from voxgate.core.device import resolve_device
 from voxgate.core.errors import CheckpointError, ConfigError, DatasetError
+from voxgate.core.fileio import atomic_write
 from voxgate.core.metrics import classification_report
 from voxgate.core.model import ModelConfig, SpeakerNet
 
@@ -222,16 +223,12 @@ def _seed_worker(worker_id: int) -> None:
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
-    """torch.save to a temp file in the same folder, then os.replace (no torn files)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    """torch.save through ``core.fileio.atomic_write`` (no torn files)."""
+    atomic_write(path, lambda fh: torch.save(obj, fh))
 
 
 def _atomic_write_json(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(obj, indent=1) + "\n")
 
 
 # ---------------------------------------------------------------------------- the step
