@@ -19,7 +19,7 @@ import pytest
 from conftest import white_noise, write_voice_folders, write_wav
 from voxgate.cli import main
 from voxgate.core.errors import DatasetError
-from voxgate.training import build
+from voxgate.training import build, build_worker, h5write
 from voxgate.training.build import BuildConfig, build_dataset
 
 FAST = BuildConfig(augment=())
@@ -127,13 +127,13 @@ class FailingRaw:
 
 
 def fail_writes_after(monkeypatch, budget: int, err: int = errno.ENOSPC) -> None:
-    real_init = build._GuardedFile.__init__
+    real_init = h5write.GuardedFile.__init__
 
     def init(self, path):
         real_init(self, path)
         self.raw = FailingRaw(self.raw, budget, err)
 
-    monkeypatch.setattr(build._GuardedFile, "__init__", init)
+    monkeypatch.setattr(h5write.GuardedFile, "__init__", init)
 
 
 @pytest.mark.parametrize("fraction", [0.0, 0.1, 0.9])
@@ -309,7 +309,7 @@ def test_long_recording_is_processed_in_segments(tmp_path, monkeypatch) -> None:
         "max_file_s": None,
     }  # fmt: skip
     whole = build.process_file(task)
-    monkeypatch.setattr(build, "SEGMENT_S", 2.0)
+    monkeypatch.setattr(build_worker, "SEGMENT_S", 2.0)
     pieces = build.process_file(task)
     assert whole["ok"] and pieces["ok"]
     assert pieces["duration_s"] == pytest.approx(5.0) == whole["duration_s"]
@@ -319,7 +319,7 @@ def test_long_recording_is_processed_in_segments(tmp_path, monkeypatch) -> None:
     assert np.all(pieces["aug"][: n] == 0) and originals.sum() == n  # originals first
     assert sorted(pieces["chunk_index"][originals]) == list(range(n))  # unique across segments
     assert len(pieces["aug"]) == 3 * n  # every chunk has its two augmented copies
-    monkeypatch.setattr(build, "SEGMENT_S", 5.5)
+    monkeypatch.setattr(build_worker, "SEGMENT_S", 5.5)
     again = build.process_file(task)
     np.testing.assert_array_equal(again["features"], whole["features"])
     np.testing.assert_array_equal(again["chunk_index"], whole["chunk_index"])

@@ -1,11 +1,12 @@
 """Build the augmented HDF5 chunk dataset from speaker folders or manifest CSVs.
 
-Pipeline per recording: load -> 16 kHz mono -> VAD silence removal -> (split, decided per
-recording beforehand) -> 1-s chunks -> augmentation (train split only) -> log-mel (float16).
-The file is written beside ``out`` as a temp file (``voxgate.core.fileio.atomic_path``) and
-renamed only when complete; on any failure, interrupt or SIGTERM nothing is left at or beside
-``out``. HDF5 writes go through :class:`_GuardedFile`, so a full disk is an OSError for the
-caller, never a broken HDF5 library state (which used to end in a segmentation fault).
+Here: sources, speaker ids, the per-recording split, checks made before any work, and the
+build loop. Each recording becomes feature rows in ``build_worker.process_file`` (worker
+processes); rows are written by ``h5write.ChunkWriter``. The file is written beside ``out``
+as a temp file (``voxgate.core.fileio.atomic_path``) and renamed only when complete; on any
+failure, interrupt or SIGTERM nothing is left at or beside ``out``, and a full disk is an
+OSError naming ``out`` (never a broken HDF5 library state, which used to end in a
+segmentation fault).
 """
 
 from __future__ import annotations
@@ -22,29 +23,20 @@ import tempfile
 import time
 import zlib
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from voxgate.core.config import FeatureConfig
-from voxgate.core.errors import AudioError, ConfigError, DatasetError
+from voxgate.core.errors import ConfigError, DatasetError
 from voxgate.core.fileio import TEMP_SUFFIX, atomic_path
 from voxgate.training.speakers import speaker_id, subset_matches
 
-from .augment import (
-    AUG_TAGS,
-    DEFAULT_AUGMENTATIONS,
-    SPEC_AUGMENTATIONS,
-    SPEED_AUGMENTATIONS,
-    add_noise,
-    random_freq_mask,
-    random_time_mask,
-    speed_perturb,
-    speed_window,
-    vtlp,
-)
+from .augment import AUG_TAGS, DEFAULT_AUGMENTATIONS
+from .build_worker import init_worker, process_file
+from .h5write import ChunkWriter, sources_array
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -61,8 +53,6 @@ __all__ = [
 SCHEMA_VERSION = 1
 SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
 SPLIT_TARGETS = (0.8, 0.1, 0.1)
-_FEATURE_BATCH = 256  # chunks per log_mel call
-SEGMENT_S = 120.0  # a longer recording is processed in pieces of this many seconds of audio
 
 
 @dataclasses.dataclass
@@ -426,297 +416,6 @@ def assign_splits(table: Sequence[SourceFile], seed: int) -> list[int]:
     return splits
 
 
-# --------------------------------------------------------------------------- worker
-
-
-def _init_worker() -> None:
-    import torch
-
-    torch.set_num_threads(1)
-
-
-def process_file(task: dict[str, Any]) -> dict[str, Any]:
-    """Turn one recording into feature rows (top-level, so a spawned Pool can run it).
-
-    The file is decoded block by block and processed in segments of ``SEGMENT_S`` seconds
-    (silence removal, chunks, augmentation, features), so memory grows only with the
-    features kept, not with the audio; a recording shorter than one segment is processed
-    whole. Returns {"ok": True, features float16 (R,T,M), lengths int16 (R,), aug int8 (R,),
-    chunk_index int32 (R,), duration_s, speech_s, chunks} or {"ok": False, "reason": str}.
-    """
-    from voxgate.core.errors import TooShortError
-    from voxgate.core.vad import remove_silence
-
-    cfg = FeatureConfig.from_dict(task["feature_config"])
-    sr, cs = cfg.sample_rate, cfg.chunk_samples
-    path = task["path"]
-    rng = np.random.default_rng([task["seed"], zlib.crc32(path.encode())])
-    parts: list[dict[str, np.ndarray]] = []
-    duration_s = speech_s = 0.0
-    n_chunks, silent = 0, None
-    try:
-        for segment in _segments(path, sr, task.get("max_file_s")):
-            duration_s += segment.size / sr
-            try:
-                speech = remove_silence(segment, sr, task["vad_aggressiveness"], path=path)
-            except TooShortError as exc:  # this segment is silence; others may speak
-                silent = exc
-                continue
-            speech_s += speech.size / sr
-            rows = _segment_rows(speech, task, cfg, rng, n_chunks)
-            if rows is not None:
-                n_chunks += rows["chunks"]
-                parts.append(rows)
-    except AudioError as exc:
-        return {"ok": False, "reason": f"{type(exc).__name__}: {exc.reason}"}
-    if not parts:
-        if speech_s == 0 and silent is not None:
-            return {"ok": False, "reason": f"TooShortError: {silent.reason}"}
-        return {
-            "ok": False,
-            "reason": f"TooShortError: {speech_s:.2f} s of speech after silence removal "
-            f"is less than {task['min_fraction'] * cs / sr:.2f} s",
-        }
-    cat = {k: np.concatenate([p[k] for p in parts]) for k in ("features", "lengths", "aug", "chunk_index")}
-    # Originals first, then copies grouped by tag: a reader without augmentation reads one run.
-    order = np.lexsort((cat["chunk_index"], cat["aug"]))
-    return {
-        "ok": True,
-        **{k: v[order] for k, v in cat.items()},
-        "duration_s": duration_s,
-        "speech_s": speech_s,
-        "chunks": n_chunks,
-    }
-
-
-def _segments(path: str, sample_rate: int, max_file_s: float | None) -> Iterator[np.ndarray]:
-    """The file's 16 kHz waveform in pieces of ``SEGMENT_S`` seconds (the last one shorter)."""
-    from voxgate.core.audio import iter_audio
-
-    n = int(SEGMENT_S * sample_rate)
-    pending: list[np.ndarray] = []
-    have = 0
-    for block in iter_audio(path, sample_rate, block_s=1.0, max_duration_s=max_file_s):
-        pending.append(block)
-        have += block.size
-        if have >= n:
-            joined = np.concatenate(pending)
-            while joined.size >= n:
-                yield joined[:n]
-                joined = joined[n:]
-            pending, have = [joined], joined.size
-    if have:
-        yield np.concatenate(pending)
-
-
-def _segment_rows(
-    speech: np.ndarray, task: dict[str, Any], cfg: FeatureConfig, rng: np.random.Generator,
-    first_chunk: int,
-) -> dict[str, Any] | None:
-    """Chunks, augmented copies and features of one segment's speech (None: no whole chunk);
-    chunk indices start at ``first_chunk``. Rows are in creation order (sorted by the caller)."""
-    from voxgate.core.chunking import chunk_starts
-    from voxgate.core.features import log_mel
-
-    sr, cs = cfg.sample_rate, cfg.chunk_samples
-    starts = chunk_starts(speech.size, cs, task["hop_samples"], min_fraction=task["min_fraction"])
-    if len(starts) == 0:
-        return None
-    valid = np.minimum(cs, speech.size - starts)
-
-    def cut(x: np.ndarray, s: int, n: int) -> np.ndarray:
-        out = np.zeros(cs, dtype=np.float32)
-        out[:n] = x[s : s + n]
-        return out
-
-    waves = [cut(speech, int(s), int(v)) for s, v in zip(starts, valid)]
-    tags = [0] * len(starts)
-    cidx = list(range(len(starts)))
-    nvalid = [int(v) for v in valid]
-    spec_rows: list[tuple[int, int]] = []  # (clean chunk index, tag)
-    augs: list[str] = list(task["augment"])
-    if task["train"] and augs:
-        plan = _plan_augmentations(len(starts), augs, task["n_aug"], task["extra_copies"], rng)
-        speed_cache: dict[str, np.ndarray] = {}
-        for i, tag in plan:
-            t = AUG_TAGS.index(tag)
-            if tag in SPEC_AUGMENTATIONS:
-                spec_rows.append((i, t))
-                continue
-            v = nvalid[i]
-            if tag in SPEED_AUGMENTATIONS:
-                f = SPEED_AUGMENTATIONS[tag]
-                if tag not in speed_cache:
-                    speed_cache[tag] = speed_perturb(speech, f)
-                w = speed_window(speed_cache[tag], int(starts[i]), f, cs)
-                v = int(min(cs, max(1, speed_cache[tag].size - round(starts[i] / f))))
-            elif tag == "vtlp":
-                w = np.zeros(cs, dtype=np.float32)
-                w[:v] = vtlp(waves[i][:v], float(rng.uniform(0.9, 1.1)), sr)
-            else:
-                w = np.zeros(cs, dtype=np.float32)
-                w[:v] = add_noise(waves[i][:v], tag, rng)[0]
-            waves.append(w)
-            tags.append(t)
-            cidx.append(i)
-            nvalid.append(v)
-    feats = np.concatenate(
-        [
-            log_mel(np.stack(waves[b : b + _FEATURE_BATCH]), cfg).numpy()
-            for b in range(0, len(waves), _FEATURE_BATCH)
-        ]
-    )
-    frames = feats.shape[1]
-    lengths = [min(frames, 1 + v // cfg.hop_length) for v in nvalid]
-    spec_feats = []
-    for i, t in spec_rows:
-        if AUG_TAGS[t] == "specaug_time":
-            spec_feats.append(random_time_mask(feats[i], rng, valid_frames=lengths[i])[0])
-        else:
-            spec_feats.append(random_freq_mask(feats[i], rng)[0])
-        tags.append(t)
-        cidx.append(i)
-        lengths.append(lengths[i])
-    if spec_feats:
-        feats = np.concatenate([feats, np.stack(spec_feats)])
-    return {
-        "features": feats.astype(np.float16),
-        "lengths": np.asarray(lengths, dtype=np.int16),
-        "aug": np.asarray(tags, dtype=np.int8),
-        "chunk_index": np.asarray(cidx, dtype=np.int32) + first_chunk,
-        "chunks": len(starts),
-    }
-
-
-def _plan_augmentations(
-    n_chunks: int, augs: list[str], n_aug: int, extra: float, rng: np.random.Generator
-) -> list[tuple[int, str]]:
-    """(chunk, tag) pairs: ``n_aug`` distinct tags per chunk, plus ``extra`` more on average
-    (oversampling; repeats allowed, but never a second identical speed copy)."""
-    plan = []
-    repeatable = [a for a in augs if a not in SPEED_AUGMENTATIONS]
-    for i in range(n_chunks):
-        chosen = list(rng.choice(augs, size=min(n_aug, len(augs)), replace=False)) if n_aug else []
-        k = int(np.floor(extra) + (rng.random() < extra - np.floor(extra))) if extra > 0 else 0
-        if k and repeatable:
-            chosen += list(rng.choice(repeatable, size=k, replace=True))
-        plan.extend((i, str(t)) for t in chosen)
-    return plan
-
-
-# --------------------------------------------------------------------------- writer
-
-
-class _GuardedFile:
-    """The file object h5py writes through. The first OSError of a write (ENOSPC, EFBIG,
-    EIO...) is kept in ``error`` and later writes and truncates are dropped, so HDF5 never
-    sees a failed write: its state stays sound, closing works, and the caller raises
-    ``error``. (A failed write inside HDF5 left its object ids inconsistent, and the next
-    close or garbage collection crashed the interpreter.)"""
-
-    def __init__(self, path: Path):
-        self.raw = open(path, "w+b", buffering=0)  # unbuffered: errors surface at the write
-        self.error: OSError | None = None
-
-    def write(self, data: Any) -> int:
-        view = memoryview(data).cast("B")
-        if self.error is None:
-            try:
-                done = 0
-                while done < len(view):
-                    done += self.raw.write(view[done:]) or 0
-            except OSError as exc:
-                self.error = exc
-        return len(view)
-
-    def truncate(self, size: int | None = None) -> int:
-        if self.error is None:
-            try:
-                return self.raw.truncate(size)
-            except OSError as exc:
-                self.error = exc
-        return size or 0
-
-    def __getattr__(self, name: str) -> Any:  # read, readinto, seek, tell, flush
-        return getattr(self.raw, name)
-
-
-class _Writer:
-    """Appends feature rows to a growing HDF5 file; :meth:`check` raises a write error."""
-
-    def __init__(self, path: Path, out: Path, frames: int, n_mels: int, compression: str | None):
-        import h5py
-
-        self.out = out
-        self.file = _GuardedFile(path)
-        self.f = h5py.File(self.file, "w")
-        self.n = 0
-        kw: dict[str, Any] = {"compression": compression} if compression else {}
-        rows = max(1, min(256, (1 << 20) // (frames * n_mels * 2)))
-        self.f.create_dataset(
-            "features", (0, frames, n_mels), np.float16, maxshape=(None, frames, n_mels),
-            chunks=(rows, frames, n_mels), **kw,
-        )  # fmt: skip
-        self.cols = {
-            "lengths": np.int16, "label": np.int8, "speaker": np.int32, "file_id": np.int32,
-            "split": np.int8, "aug": np.int8, "chunk_index": np.int32,
-        }  # fmt: skip
-        for name, dt in self.cols.items():
-            self.f.create_dataset(name, (0,), dt, maxshape=(None,), chunks=(8192,), **kw)
-
-    def append(self, res: dict[str, Any], *, file_id: int, speaker: int, label: int, split: int):
-        r = len(res["aug"])
-        a, b = self.n, self.n + r
-        values = {
-            "lengths": res["lengths"], "aug": res["aug"], "chunk_index": res["chunk_index"],
-            "label": np.full(r, label), "speaker": np.full(r, speaker),
-            "file_id": np.full(r, file_id), "split": np.full(r, split),
-        }  # fmt: skip
-        self.f["features"].resize(b, axis=0)
-        self.f["features"][a:b] = res["features"]
-        for name, dt in self.cols.items():
-            self.f[name].resize(b, axis=0)
-            self.f[name][a:b] = np.asarray(values[name], dtype=dt)
-        self.n = b
-        self.check()
-
-    def check(self) -> None:
-        """Raise the first write error as an OSError naming ``out`` (the file the user asked for)."""
-        exc = self.file.error
-        if exc is not None:
-            raise OSError(exc.errno, exc.strerror or str(exc), str(self.out)) from exc
-
-    def close(self) -> None:
-        """Close HDF5, then the file; a write error (also one of the final flush) is raised."""
-        try:
-            self.f.close()
-        finally:
-            self.file.raw.close()
-        self.check()
-
-    def discard(self) -> None:
-        """Close after a failure; errors here must not hide the one being raised."""
-        with contextlib.suppress(Exception):
-            self.f.close()
-        with contextlib.suppress(OSError):
-            self.file.raw.close()
-
-
-def _sources_array(rows: list[dict[str, Any]]) -> np.ndarray:
-    import h5py
-
-    s = h5py.string_dtype()
-    dt = np.dtype(
-        [("path", s), ("speaker", s), ("session", s), ("corpus", s), ("subset", s),
-         ("gender", s), ("duration_s", np.float32), ("speech_s", np.float32),
-         ("chunks", np.int32), ("split", np.int8)]
-    )  # fmt: skip
-    arr = np.zeros(len(rows), dtype=dt)
-    for i, r in enumerate(rows):
-        arr[i] = tuple(r[k] for k in dt.names)
-    return arr
-
-
 def _fingerprint(table: Sequence[SourceFile], splits: Sequence[int], config: dict) -> str:
     h = hashlib.sha256()
     for s, k in zip(table, splits):
@@ -896,7 +595,7 @@ def _write(tmp, out, tasks, table, splits, speakers, auth_set, attrs, config, *,
            progress, on_file) -> dict[str, Any]:  # fmt: skip
     """Process every file and write the HDF5 file ``tmp``; returns what the summary needs."""
     fcfg = config.feature_config
-    writer = _Writer(tmp, out, fcfg.frames_per_chunk, fcfg.n_mels, config.compression)
+    writer = ChunkWriter(tmp, out, fcfg.frames_per_chunk, fcfg.n_mels, config.compression)
     try:
         spk_index = {s: i for i, s in enumerate(speakers)}
         sources: list[dict[str, Any]] = []
@@ -937,7 +636,7 @@ def _source_row(src: SourceFile, split: int, res: dict[str, Any]) -> dict[str, A
     }  # fmt: skip
 
 
-def _finish(writer: _Writer, speakers, auth_set, sources, skipped, attrs):
+def _finish(writer: ChunkWriter, speakers, auth_set, sources, skipped, attrs):
     """Drop speakers that produced no chunk (so every class index has data), write the
     sources table and attributes; returns (kept, dropped, counts)."""
     f = writer.f
@@ -952,7 +651,7 @@ def _finish(writer: _Writer, speakers, auth_set, sources, skipped, attrs):
     remap = np.full(len(speakers), -1, dtype=np.int32)
     remap[present] = np.arange(len(present), dtype=np.int32)
     f["speaker"][:] = remap[spk_col]
-    f.create_dataset("sources", data=_sources_array(sources))
+    f.create_dataset("sources", data=sources_array(sources))
     counts = _count(f)
     all_attrs = {
         **attrs, "speakers": json.dumps(kept), "skipped": json.dumps([list(s) for s in skipped])
@@ -982,7 +681,7 @@ def _run(tasks, table, splits, workers: int, progress: bool):
             return
         import multiprocessing as mp
 
-        with mp.get_context("spawn").Pool(workers, initializer=_init_worker) as pool:
+        with mp.get_context("spawn").Pool(workers, initializer=init_worker) as pool:
             for src, k, res in zip(table, splits, pool.imap(process_file, tasks, chunksize=1)):
                 bar.update()
                 yield src, k, res
