@@ -162,13 +162,16 @@ def replay_trials(encoder: Any, clipset: ClipSet, config: Any = None) -> list[Tr
 
 
 def rates(trials: Sequence[Trial], threshold: float) -> dict[str, Any]:
-    """FAR / FRR at ``threshold`` with counts and Wilson 95 % intervals. Undecided trials
-    (too little voiced speech for K windows) are counted apart: they are neither accepted
-    nor rejected, and FRR counts them as not accepted."""
-    imp = [t for t in trials if not t.genuine]
-    gen = [t for t in trials if t.genuine]
-    fa = sum(1 for t in imp if t.score is not None and t.score >= threshold)
-    fr = sum(1 for t in gen if t.score is None or t.score < threshold)
+    """FAR and FRR at ``threshold`` over the decided trials, with counts and Wilson 95 %
+    intervals. Undecided trials (fewer than K scored windows: too little voiced speech) are
+    neither accepted nor rejected; they are counted apart (``undecided_*``), and
+    ``frr_with_undecided`` counts them as not accepted."""
+    imp = [t for t in trials if not t.genuine and t.score is not None]
+    gen = [t for t in trials if t.genuine and t.score is not None]
+    n_gen_all = sum(1 for t in trials if t.genuine)
+    fa = sum(1 for t in imp if t.score >= threshold)
+    fr = sum(1 for t in gen if t.score < threshold)
+    und_gen = n_gen_all - len(gen)
     return {
         "threshold": float(threshold),
         "n_impostor": len(imp),
@@ -179,8 +182,9 @@ def rates(trials: Sequence[Trial], threshold: float) -> dict[str, Any]:
         "frr": fr / len(gen) if gen else None,
         "far_ci95": wilson(fa, len(imp)),
         "frr_ci95": wilson(fr, len(gen)),
-        "undecided_genuine": sum(1 for t in gen if t.score is None),
-        "undecided_impostor": sum(1 for t in imp if t.score is None),
+        "undecided_genuine": und_gen,
+        "undecided_impostor": sum(1 for t in trials if not t.genuine and t.score is None),
+        "frr_with_undecided": (fr + und_gen) / n_gen_all if n_gen_all else None,
     }
 
 
