@@ -390,7 +390,13 @@ class SpeakerNet(nn.Module):
         if passes < 1:
             raise ValueError(f"passes must be >= 1, got {passes}")
         lengths = self._check(feats, lengths)
-        h = self.cnn(feats, lengths)
+        return self.embed_mc_from_cnn(self.cnn(feats, lengths), passes, lengths)
+
+    def embed_mc_from_cnn(
+        self, h: torch.Tensor, passes: int, lengths: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """CNN output h (B, T, C * M / 8) -> MC-dropout embeddings (passes, B, D) float32:
+        the GRU and what follows run once on passes * B rows, each with its own dropout."""
         b = h.shape[0]
         hr = h.repeat(passes, 1, 1)
         lr = None if lengths is None else lengths.repeat(passes)

@@ -174,3 +174,21 @@ def test_default_model_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     assert default_model_path() == missing
     with pytest.raises(CheckpointError, match="not found"):
         SpeakerEncoder.from_checkpoint()
+
+
+def test_frozen_cnn_matches_eager_per_shape_and_caps_its_traces(waves: np.ndarray) -> None:
+    from voxgate.core.inference import FrozenCNN
+
+    e = SpeakerEncoder.untrained(FEAT, TINY, device="cpu", quantize=False)
+    frozen = FrozenCNN(e.model, max_shapes=2)
+    feats = e.features(waves)
+    with torch.inference_mode():
+        for x in (feats, feats[:1], feats[:3]):
+            torch.testing.assert_close(frozen(x), e.model.cnn(x), rtol=1e-5, atol=1e-5)
+    assert set(frozen.traced) == {(4, 101, 16), (1, 101, 16)}  # the third shape ran eagerly
+    assert isinstance(frozen.traced[(1, 101, 16)], torch.jit.ScriptModule)
+    # The encoder runs its CNN frozen: the same embeddings as the plain model.
+    with torch.inference_mode():
+        ref = e.model(feats).numpy()
+    np.testing.assert_allclose(e.embed(waves), ref, atol=1e-5)
+    assert e.cnn.traced

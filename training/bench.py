@@ -11,6 +11,8 @@ inference: ms per 1-s window at batch 1 (features + model), deterministic and MC
 pipeline: streaming latency and CPU use of core.pipeline.Pipeline over a file paced in
 real time, plus the unpaced throughput.
 build-throughput: hours of audio per wall-clock minute of the dataset builder.
+cli-cost / gui-cost: CPU s per audio s of ``voxgate verify --file`` and of the GUI
+(training/bench_cost.py).
 
 The ``x_realtime`` numbers use wall-clock time; ``x_realtime_cpu`` / ``cpu_*`` use this
 process's CPU time (``time.process_time``), which a busy machine does not inflate.
@@ -29,6 +31,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from voxgate.core.errors import ConfigError, DatasetError, ProfileError
+
+from . import bench_cost
 
 if TYPE_CHECKING:
     import numpy as np
@@ -810,6 +814,16 @@ SUBCOMMANDS: dict[str, tuple[str, Callable, Callable[[argparse.Namespace], int]]
         cmd_inference,
     ),
     "pipeline": ("streaming latency and CPU use", _add_pipeline, cmd_pipeline),
+    "cli-cost": (
+        "CPU s per audio s of voxgate verify --file",
+        bench_cost.add_cli_cost,
+        bench_cost.cmd_cli_cost,
+    ),
+    "gui-cost": (
+        "CPU s per audio s of the GUI authenticating a file",
+        bench_cost.add_gui_cost,
+        bench_cost.cmd_gui_cost,
+    ),
     "build-throughput": (
         "dataset build: hours of audio per minute",
         _add_build_throughput,
