@@ -5,14 +5,18 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import ConfigError, ProfileError, TooShortError
 from .events import EnrollProgressEvent
+from .live_config import MIN_ENROLL_SPEECH_S
 from .profiles import Profile, ProfileStore
 from .scoring import make_profile, unit
+
+if TYPE_CHECKING:  # the Protocol only; no import cycle at run time
+    from .scoring import Encoder
 
 __all__ = [
     "Enroller",
@@ -33,8 +37,6 @@ FEEDBACK_QUIET = "too quiet"
 FEEDBACK_CLIPPING = "clipping"
 FEEDBACK_NOISE = "too much noise"
 FEEDBACK_INCONSISTENT = "inconsistent voice"
-# The least voiced speech a profile is built from, in the CLI and the GUI alike.
-MIN_ENROLL_SPEECH_S = 5.0
 
 CLIP_PEAK = 0.99
 
@@ -86,7 +88,7 @@ class Enroller:
 
     def __init__(
         self,
-        encoder: Any,
+        encoder: Encoder,
         name: str,
         *,
         target_s: float = 20.0,
@@ -274,7 +276,7 @@ class Enroller:
 
 
 def enroll_from_files(
-    encoder: Any,
+    encoder: Encoder,
     paths: Sequence[str | Path],
     name: str,
     *,
@@ -322,7 +324,7 @@ def enroll_from_files(
 
 
 def enroll_from_waves(
-    encoder: Any,
+    encoder: Encoder,
     waves: Sequence[np.ndarray],
     name: str,
     *,

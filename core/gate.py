@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import ConfigError, ProfileError
+from .live_config import HEAD_MODES, MODES
 from .profiles import Profile, ProfileStore
+
+if TYPE_CHECKING:  # the Protocol only; no import cycle at run time
+    from .scoring import Encoder
 
 __all__ = [
     "MODES",
@@ -32,8 +36,6 @@ __all__ = [
     "select_candidates",
 ]
 
-MODES = ("authentication", "identification", "head-authentication", "head-identification")
-HEAD_MODES = MODES[2:]
 # Used only when neither the config nor the checkpoint gives a threshold (an untrained model).
 DEFAULT_COSINE_THRESHOLD = 0.5
 DEFAULT_HEAD_THRESHOLD = 0.5
@@ -53,7 +55,7 @@ def check_threshold(value: Any, kind: str = "cosine", *, where: str = "threshold
     return float(value)
 
 
-def cosine_threshold(encoder: Any, override: float | None = None) -> float:
+def cosine_threshold(encoder: Encoder, override: float | None = None) -> float:
     """``override``, else the checkpoint's calibrated cosine threshold, else 0.5.
 
     A checkpoint threshold outside (-1, 1] is refused (ConfigError), never used."""
@@ -67,7 +69,7 @@ def cosine_threshold(encoder: Any, override: float | None = None) -> float:
     return check_threshold(thr, "cosine", where="the model's calibrated threshold")
 
 
-def head_threshold(encoder: Any, head: str, override: float | None = None) -> float:
+def head_threshold(encoder: Encoder, head: str, override: float | None = None) -> float:
     """``override``, else calibration["head_thresholds"][head], else 0.5 (uncalibrated)."""
     if override is not None:
         return check_threshold(override, "probability")
@@ -78,14 +80,14 @@ def head_threshold(encoder: Any, head: str, override: float | None = None) -> fl
     return check_threshold(thr, "probability", where=f"the model's {head}-head threshold")
 
 
-def default_threshold(encoder: Any, mode: str) -> float:
+def default_threshold(encoder: Encoder, mode: str) -> float:
     """The threshold a pipeline in ``mode`` uses when none is given."""
     if mode in HEAD_MODES:
         return head_threshold(encoder, mode[len("head-") :])
     return cosine_threshold(encoder)
 
 
-def _usable(store: ProfileStore | None, encoder: Any) -> tuple[list[Profile], list[str]]:
+def _usable(store: ProfileStore | None, encoder: Encoder) -> tuple[list[Profile], list[str]]:
     """(compatible profiles, messages about the others)."""
     if store is None:
         return [], []
@@ -100,13 +102,13 @@ def _usable(store: ProfileStore | None, encoder: Any) -> tuple[list[Profile], li
     return ok, messages
 
 
-def head_labels(encoder: Any, head: str) -> list[str]:
+def head_labels(encoder: Encoder, head: str) -> list[str]:
     """The class names of a trained head (the checkpoint's labels, else "0", "1", ...)."""
     labels = (getattr(encoder, "labels", {}) or {}).get(head)
     return list(labels) if labels else [str(i) for i in range(encoder.heads.get(head, 0))]
 
 
-def head_mode_problem(encoder: Any, store: ProfileStore | None, mode: str) -> str | None:
+def head_mode_problem(encoder: Encoder, store: ProfileStore | None, mode: str) -> str | None:
     """Why the trained-head ``mode`` cannot be used now (None: it can).
 
     A head only knows the speakers it was trained on, so it is offered only when those
@@ -160,7 +162,7 @@ class Candidates:
 
 
 def select_candidates(
-    encoder: Any,
+    encoder: Encoder,
     store: ProfileStore | None,
     mode: str,
     *,
@@ -197,7 +199,7 @@ def select_candidates(
 
 
 def _head_candidates(
-    encoder: Any, store: ProfileStore | None, mode: str, threshold: float | None
+    encoder: Encoder, store: ProfileStore | None, mode: str, threshold: float | None
 ) -> Candidates:
     problem = head_mode_problem(encoder, store, mode)
     if problem is not None:

@@ -9,25 +9,22 @@ from ``core.scoring``; who may be accepted from ``core.gate``; attempts from ``c
 from __future__ import annotations
 
 import dataclasses
-import math
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .enroll import MIN_ENROLL_SPEECH_S, Enroller
-from .errors import ConfigError, LockedOutError, ProfileError, TooShortError, VoxgateError
+from .enroll import Enroller
+from .errors import LockedOutError, ProfileError, TooShortError, VoxgateError
 from .events import DecisionState, EnrolledEvent, StatusEvent
 from .frontend import Frontend
-from .gate import MODES, select_candidates
+from .gate import select_candidates
+from .live_config import MODES, Attempt, PipelineConfig
 from .lockout import Lockout, lockout_key
 from .profiles import Profile, ProfileStore
 from .scoring import (
-    DEFAULT_HOP_S,
-    DEFAULT_MIN_SPEECH_RATIO,
-    DEFAULT_VAD_AGGRESSIVENESS,
     Decider,
     Scorer,
     is_scored,
@@ -36,73 +33,12 @@ from .scoring import (
     windows,
 )
 
+if TYPE_CHECKING:  # the Protocol only; no import cycle at run time
+    from .scoring import Encoder
+
 __all__ = ["PipelineConfig", "Pipeline", "MODES", "Attempt"]
 
 Event = Any  # one of the core.events dataclasses
-
-
-@dataclasses.dataclass(frozen=True)
-class PipelineConfig:
-    """Live settings.
-
-    hop_s: seconds between 1-s analysis windows; min_speech_ratio: fraction of VAD speech
-    frames a window needs to be scored (it must also be voiced speech); decision_s: seconds
-    of speech one decision spans (K windows); mc_passes: 0 = deterministic, N = MC-dropout
-    passes (batched); uncertain_std: MC spread above which the decision is UNCERTAIN;
-    threshold: None = the model's calibrated threshold; mode: "authentication" (authorized
-    profiles, or only ``user``), "identification" (all profiles; only authorized ones are
-    accepted), "head-authentication" / "head-identification" (the model's trained heads,
-    only where ``core.gate.head_mode_problem`` allows); enroll_target_s: seconds of speech
-    an enrollment collects; stop_on_decision: an attempt ends at its first ACCEPTED /
-    REJECTED decision; lockout: count attempts and refuse locked keys (off only for offline
-    evaluation of recordings).
-    """
-
-    hop_s: float = DEFAULT_HOP_S
-    min_speech_ratio: float = DEFAULT_MIN_SPEECH_RATIO
-    vad_aggressiveness: int = DEFAULT_VAD_AGGRESSIVENESS
-    decision_s: float = 3.0
-    mc_passes: int = 0
-    uncertain_std: float = 0.08
-    threshold: float | None = None
-    mode: str = "authentication"
-    user: str | None = None
-    enroll_target_s: float = 20.0
-    stop_on_decision: bool = True
-    lockout: bool = True
-
-    def __post_init__(self) -> None:
-        if not self.hop_s > 0:
-            raise ConfigError(f"hop_s must be > 0, got {self.hop_s}")
-        if not 0.0 <= self.min_speech_ratio <= 1.0:
-            raise ConfigError(f"min_speech_ratio must be in [0, 1], got {self.min_speech_ratio}")
-        if self.vad_aggressiveness not in (0, 1, 2, 3):
-            raise ConfigError(f"vad_aggressiveness must be 0..3, got {self.vad_aggressiveness}")
-        if not self.decision_s > 0:
-            raise ConfigError(f"decision_s must be > 0, got {self.decision_s}")
-        if self.mc_passes < 0 or self.mc_passes == 1:
-            raise ConfigError(f"mc_passes must be 0 (off) or >= 2, got {self.mc_passes}")
-        if self.uncertain_std < 0:
-            raise ConfigError(f"uncertain_std must be >= 0, got {self.uncertain_std}")
-        if self.threshold is not None and not math.isfinite(self.threshold):
-            raise ConfigError(f"threshold must be finite, got {self.threshold}")
-        if self.mode not in MODES:
-            raise ConfigError(f"mode must be one of {MODES}, got {self.mode!r}")
-        if not self.enroll_target_s >= MIN_ENROLL_SPEECH_S:
-            raise ConfigError(
-                f"enroll_target_s must be >= {MIN_ENROLL_SPEECH_S:g} s, got {self.enroll_target_s}"
-            )
-
-
-@dataclasses.dataclass
-class Attempt:
-    """The outcome of one ``run``: the verdict (first final decision, or the last decision
-    seen when none was final), seconds of scored speech, and the lockout state after it."""
-
-    verdict: Any = None
-    speech_s: float = 0.0
-    windows_scored: int = 0
-    lockout: Any = None
 
 
 class Pipeline:
@@ -115,7 +51,7 @@ class Pipeline:
 
     def __init__(
         self,
-        encoder: Any,
+        encoder: Encoder,
         store: ProfileStore | None,
         config: PipelineConfig | None = None,
         *,

@@ -26,6 +26,7 @@ from .config import FeatureConfig
 from .decision import DecisionAggregator, windows_for_decision
 from .errors import ProfileError
 from .events import DecisionEvent, ScoreEvent
+from .live_config import DEFAULT_HOP_S, DEFAULT_MIN_SPEECH_RATIO, DEFAULT_VAD_AGGRESSIVENESS
 
 __all__ = [
     "DEFAULT_HOP_S",
@@ -47,10 +48,6 @@ __all__ = [
     "Scorer",
 ]
 
-# The live settings' defaults, written once (PipelineConfig, the CLI and evaluation use them).
-DEFAULT_HOP_S = 0.5
-DEFAULT_MIN_SPEECH_RATIO = 0.5
-DEFAULT_VAD_AGGRESSIVENESS = 2
 
 
 class Encoder(Protocol):

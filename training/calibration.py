@@ -14,11 +14,14 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from voxgate.core.errors import DatasetError, TooShortError
+
+if TYPE_CHECKING:  # the Protocol only; no import cycle at run time
+    from voxgate.core.scoring import Encoder
 
 __all__ = ["Trial", "ClipSet", "prepare_clips", "replay_trials", "calibrate", "rates"]
 
@@ -128,7 +131,7 @@ def _regroup(plan: Any, recs: Sequence[Any], enroll_sessions: Any, join: bool) -
     return SpeakerPlan(plan.speaker, e_names, e_waves, [n for n, _ in t], [w for _, w in t])
 
 
-def replay_trials(encoder: Any, clipset: ClipSet, config: Any = None) -> list[Trial]:
+def replay_trials(encoder: Encoder, clipset: ClipSet, config: Any = None) -> list[Trial]:
     """Enroll every speaker (the client's enrollment path, scratch store) and replay every
     clip against every profile (``Pipeline.replay``). Speakers whose enrollment is refused
     (too little voiced speech) are left out and listed in ``clipset.skipped``."""

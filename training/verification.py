@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from voxgate.core.errors import DatasetError
-from voxgate.core.scoring import make_profile, unit
+from voxgate.core.scoring import Encoder, make_profile, unit
 from voxgate.training.speakers import speaker_id, subset_matches
 
 log = logging.getLogger(__name__)
@@ -313,7 +313,7 @@ class VoxgateBackend:
 
     name = "voxgate"
 
-    def __init__(self, encoder: Any, hop_s: float | None = None, batch_size: int = 128):
+    def __init__(self, encoder: Encoder, hop_s: float | None = None, batch_size: int = 128):
         from voxgate.core.scoring import DEFAULT_HOP_S
 
         self.encoder = encoder
@@ -528,7 +528,7 @@ def evaluate_verification(
 
 
 def embed_files(
-    encoder: Any,
+    encoder: Encoder,
     paths: Sequence[str | Path],
     *,
     per_window: bool = False,
