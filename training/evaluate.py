@@ -36,6 +36,7 @@ from voxgate.core.checkpoint import (
 )
 from voxgate.core.device import resolve_device
 from voxgate.core.errors import DatasetError
+from voxgate.core.scoring import unit
 
 log = logging.getLogger(__name__)
 
@@ -157,17 +158,12 @@ def embed_features(
     )
 
 
-def _normalize(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    norm = np.linalg.norm(x, axis=axis, keepdims=True)
-    return (x / np.maximum(norm, 1e-12)).astype(np.float32)
-
-
 def speaker_profiles(embeddings: np.ndarray, speakers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Profiles: (speaker indices (K,) sorted, float32 (K, D) renormalised mean embeddings)."""
     ids = np.unique(speakers)
-    emb = _normalize(np.asarray(embeddings, dtype=np.float32))
+    emb = unit(np.asarray(embeddings, dtype=np.float32))
     prof = np.stack([emb[speakers == s].mean(axis=0) for s in ids]) if len(ids) else emb[:0]
-    return ids, _normalize(prof)
+    return ids, unit(prof)
 
 
 # --------------------------------------------------------------------------------------
@@ -480,86 +476,86 @@ def score_outsiders(
     subsets: Sequence[str] | None = None,
     thresholds: dict[str, float | None],
     auth_index: int | None = None,
-    decision_chunks: int = 3,
-    vad_aggressiveness: int = 2,
     batch_size: int = 128,
     speakers: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """FAR of speakers never seen in training against the authorized ``profiles`` (K, D).
+    """FAR of speakers never seen in training against the authorized ``profiles`` (K, D),
+    through the client's path (``core.scoring`` windows and voicing rule, ``Pipeline.replay``).
 
     ``source``: a folder of audio files (any depth) or a manifest CSV (filtered by
-    ``subsets``). Each file: load_audio -> remove_silence -> 1-s chunks (no overlap).
-    ``thresholds`` keys: cosine_1s, cosine_3s, auth_prob_1s, auth_prob_3s (None = skip).
-    Decision scores are the mean over ``decision_chunks`` consecutive chunks of one file.
+    ``subsets``). Chunk level: every scored window's best cosine (and head probability);
+    decision level: each recording is one attempt against every profile, decided like
+    ``verify --file`` (first K windows; its score is the best profile's). ``thresholds``
+    keys: cosine_1s, cosine_3s, auth_prob_1s (None = skip).
     """
+    import tempfile
+
     from voxgate.core.audio import load_audio
-    from voxgate.core.chunking import chunk_wave
     from voxgate.core.errors import AudioError
-    from voxgate.core.vad import remove_silence
+    from voxgate.core.pipeline import Pipeline, PipelineConfig
+    from voxgate.core.profiles import Profile, ProfileStore
+    from voxgate.core.scoring import embed_windows, speech_mask, windows
     from voxgate.training.verification import collect_recordings
 
     recordings = collect_recordings(source, subsets=subsets, speakers=speakers)
-    cfg = encoder.feature_config
-    cos_all, prob_all, files, chunk_pos, spk_of = [], [], [], [], []
-    skipped: list[list[str]] = []
-    n_files = 0
-    prof = torch.from_numpy(_normalize(profiles))
-    for speaker, recs in recordings.items():
-        for rec in recs:
-            try:
-                wave = load_audio(rec.path, cfg.sample_rate)
-                speech = remove_silence(wave, cfg.sample_rate, vad_aggressiveness, path=rec.path)
-            except AudioError as exc:
-                skipped.append([str(rec.path), exc.reason])
-                continue
-            chunks = chunk_wave(speech, cfg.chunk_samples)
-            if len(chunks) == 0:
-                skipped.append([str(rec.path), "less than one chunk of speech"])
-                continue
-            for b in range(0, len(chunks), batch_size):
-                emb = encoder.embed(chunks[b : b + batch_size])
-                et = torch.from_numpy(emb)
-                cos_all.append((et @ prof.T).max(dim=1).values.numpy())
+    prof = unit(np.asarray(profiles, dtype=np.float32))
+    cos_all, prob_all, decisions, spk_of, skipped = [], [], [], [], []
+    with tempfile.TemporaryDirectory(prefix="voxgate-outsiders-") as tmp:
+        store = ProfileStore(Path(tmp) / "profiles")
+        for k, vec in enumerate(prof):
+            store.save(Profile(f"authorized-{k}", vec, model_fingerprint=encoder.fingerprint))
+        pipe = Pipeline(encoder, store, PipelineConfig(lockout=False, threshold=0.0))
+        for speaker, recs in recordings.items():
+            for rec in recs:
+                try:
+                    wave = load_audio(rec.path, encoder.feature_config.sample_rate)
+                except AudioError as exc:
+                    skipped.append([str(rec.path), exc.reason])
+                    continue
+                win = windows(wave, encoder.feature_config)
+                mask = speech_mask(win)
+                if not mask.any():
+                    skipped.append([str(rec.path), "no window of voiced speech"])
+                    continue
+                emb = embed_windows(encoder, win.waves[mask], batch_size)
+                cos_all.append((emb @ prof.T).max(axis=1))
                 if auth_index is not None:
                     with torch.inference_mode():
-                        p = encoder.model.head_probs(et.to(encoder.device), "authentication")
+                        et = torch.from_numpy(emb).to(encoder.device)
+                        p = encoder.model.head_probs(et, "authentication")
                     prob_all.append(p[:, auth_index].cpu().numpy())
-            files.append(np.full(len(chunks), n_files))
-            chunk_pos.append(np.arange(len(chunks)))
-            spk_of.append(speaker)
-            n_files += 1
+                verdicts = [v for v in pipe.replay(wave).values() if v is not None]
+                final = [v.score for v in verdicts if v.state.value in ("accepted", "rejected")]
+                if final:
+                    decisions.append(max(final))
+                spk_of.append(speaker)
     out: dict[str, Any] = {
         "source": str(source),
         "subsets": list(subsets) if subsets else None,
-        "n_files": n_files,
-        "n_speakers": len({s for s in spk_of}),
+        "n_files": len(spk_of),
+        "n_speakers": len(set(spk_of)),
         "skipped": skipped,
+        "decision": "first K scored windows of each recording, as verify --file",
     }
-    if not n_files:
+    if not spk_of:
         out["n_chunks"] = 0
         return out
-    file_ids = np.concatenate(files)
-    groups = decision_groups(file_ids, np.concatenate(chunk_pos), decision_chunks)
     cos = np.concatenate(cos_all)
-    out["n_chunks"], out["n_decisions"] = int(len(cos)), int(len(groups))
-    fam: dict[str, Any] = {}
-    levels = [("cosine", cos, "cosine")]
+    out["n_chunks"], out["n_decisions"] = int(len(cos)), len(decisions)
+    levels = {"cosine": {"chunk": (cos, "cosine_1s"), "decision": (np.array(decisions), "cosine_3s")}}
     if prob_all:
-        levels.append(("heads", np.concatenate(prob_all), "auth_prob"))
-    for family, scores, key in levels:
-        res: dict[str, Any] = {}
-        dec = group_mean(scores, groups) if len(groups) else scores[:0]
-        for level, vals, tkey in (("chunk", scores, f"{key}_1s"), ("decision", dec, f"{key}_3s")):
+        levels["heads"] = {"chunk": (np.concatenate(prob_all), "auth_prob_1s")}
+    for family, by_level in levels.items():
+        out[family] = {}
+        for level, (vals, tkey) in by_level.items():
             thr = thresholds.get(tkey)
-            res[level] = {
+            out[family][level] = {
                 "threshold": _f(thr),
                 "n": int(len(vals)),
                 "far": _f(np.mean(vals >= thr)) if thr is not None and len(vals) else None,
                 "mean_score": _f(vals.mean()) if len(vals) else None,
                 "max_score": _f(vals.max()) if len(vals) else None,
             }
-        fam[family] = res
-    out.update(fam)
     return out
 
 
@@ -856,7 +852,6 @@ def run_evaluation(
             speakers=impostor_speakers,
             thresholds=used,
             auth_index=_auth_index(meta) if "heads" in families else None,
-            decision_chunks=decision_chunks,
         )
         metrics["unseen_outsiders"]["thresholds_source"] = (
             "calibrated" if calib else "eer of this split"
