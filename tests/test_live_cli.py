@@ -112,3 +112,25 @@ def test_devices_without_portaudio(home, capsys) -> None:
     assert "sudo apt install libportaudio2" in err and "Traceback" not in err
     assert main(["enroll", "ann", "--mic", "--untrained"]) == 1
     assert "PortAudio" in capsys.readouterr().err
+
+
+def test_threshold_outside_the_score_range_is_refused(home, capsys) -> None:
+    wav = write_wav(home, "a.wav", voiced(seconds=3.5))
+    for bad in ("-5", "-1", "1.5"):
+        assert main(["verify", "--untrained", "--threshold", bad, "--file", str(wav)]) == 1
+        err = capsys.readouterr().err
+        assert "threshold must be a cosine score in (-1, 1]" in err and "Traceback" not in err
+
+
+def test_device_notes_only_when_the_counts_change(capsys) -> None:
+    from voxgate.core.events import StatusEvent
+    from voxgate.live_cli import _Notes
+
+    notes = _Notes()
+    for drops in (0, 2, 2, 2, 3):
+        notes.show(StatusEvent(0.0, True, "mic", drops=drops))
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        "note: 0 input overflows, 2 dropped blocks",
+        "note: 0 input overflows, 3 dropped blocks",
+    ]
