@@ -79,10 +79,13 @@ class EnrollDialog(QDialog):
         group.addButton(self.files_radio)
         self.files_list = QListWidget(self)
         self.files_list.setObjectName("filesList")
-        self.files_list.setFixedHeight(4 * self.fontMetrics().height() + 14)  # ~4 rows, scrolls
+        self.files_list.addItem("no file chosen")
+        rows = 4  # visible rows; more files scroll
+        self.files_list.ensurePolished()  # the style sheet's font decides the row height
+        frame = 2 * self.files_list.frameWidth()
+        self.files_list.setFixedHeight(rows * self.files_list.sizeHintForRow(0) + frame)
         self.files_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.files_list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        self.files_list.addItem("no file chosen")
         self.browse_button = QPushButton("Choose…", self)
         self.browse_button.clicked.connect(self._browse)
         self.files: list[str] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -126,8 +127,37 @@ def _gui(args: argparse.Namespace) -> int:
         _schedule_screenshot(app, window, args.screenshot, args.screenshot_after, result)
     if args.file is not None:
         QTimer.singleShot(0, lambda: window.start_file_authentication(args.file))
-    app.exec()
+    restore = _close_on_signals(window, result)
+    try:
+        app.exec()
+    finally:
+        restore()
     return result["code"]
+
+
+def _close_on_signals(window: object, result: dict) -> Callable[[], None]:
+    """Ctrl+C and SIGTERM close the window (stopping audio, joining threads) and exit 130.
+
+    Raising from a signal handler, as the other commands do, would only abort whichever Qt
+    slot happens to run. Returns a function that restores the previous handlers."""
+    import signal
+
+    from PySide6.QtCore import QTimer
+
+    def close(_signum: int, _frame: object) -> None:
+        result["code"] = 130
+        QTimer.singleShot(0, window.close)
+
+    names = [s for s in (signal.SIGINT, signal.SIGTERM)]
+    previous = {s: signal.getsignal(s) for s in names}
+    for s in names:
+        signal.signal(s, close)
+
+    def restore() -> None:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+    return restore
 
 
 def _schedule_screenshot(

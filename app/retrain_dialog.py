@@ -137,7 +137,8 @@ class RetrainDialog(ProcessDialog):
         self.form.addRow("Epochs:", self.epochs_spin)
         self.form.addRow("Output folder:", _row(self.out_edit, browse_out))
         self.form.addRow("Extra settings:", self.extra_edit)
-        self.form.addRow("", self.metrics_label)
+        layout = self.layout()
+        layout.insertWidget(layout.indexOf(self.progress) + 1, self.metrics_label)
         self.train_progress = TrainProgress()
         self.best_model: Path | None = None
 

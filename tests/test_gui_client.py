@@ -308,3 +308,22 @@ def test_mc_label_and_next_step_text_follow_the_state(qtbot, models, store, sett
     )
     window.show_ready()  # profiles exist: no "Enroll a voice"
     assert window.banner.detail.text().startswith("Authenticate a recording")
+
+
+def test_sigterm_closes_the_window_instead_of_raising_in_a_slot(qtbot, models, store, settings):
+    import os
+    import signal
+
+    from voxgate.app.gui_cli import _close_on_signals
+
+    window = make_window(qtbot, models[0], store, settings)
+    result = {"code": 0}
+    before = signal.getsignal(signal.SIGTERM)
+    restore = _close_on_signals(window, result)
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)
+        qtbot.waitUntil(lambda: not window.isVisible(), timeout=TIMEOUT_MS)
+    finally:
+        restore()
+    assert result["code"] == 130
+    assert signal.getsignal(signal.SIGTERM) is before
