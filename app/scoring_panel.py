@@ -38,7 +38,9 @@ class ScoringPanel(QGroupBox):
         self.passes.setSuffix(" passes")
         self.passes.setEnabled(False)
         self.slider = QSlider(Qt.Orientation.Horizontal, self)
-        self.slider.setRange(0, SLIDER_STEPS)
+        # one step above the bottom: a threshold at the lowest score would accept everyone,
+        # and the core refuses it (gate.check_threshold)
+        self.slider.setRange(1, SLIDER_STEPS)
         self.value_label = QLabel(self)
         self.value_label.setObjectName("thresholdValue")
         self.value_label.setMinimumWidth(44)
@@ -110,7 +112,7 @@ class ScoringPanel(QGroupBox):
 
     def _to_slider(self, value: float) -> int:
         f = (value - self.lo) / (self.hi - self.lo)
-        return int(round(min(1.0, max(0.0, f)) * SLIDER_STEPS))
+        return max(1, int(round(min(1.0, max(0.0, f)) * SLIDER_STEPS)))
 
     def _from_slider(self, pos: int) -> float:
         return self.lo + (self.hi - self.lo) * pos / SLIDER_STEPS

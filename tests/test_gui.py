@@ -181,9 +181,9 @@ def test_authenticate_file_threshold_decides(qtbot, window, encoder, store, spee
     assert np.all(before_image == LEVELS_DB[0])
     slider = window.scoring_panel.slider
 
-    slider.setValue(slider.minimum())  # threshold -1: every cosine passes -> ACCEPTED, named
-    assert window.scoring_panel.threshold() == pytest.approx(-1.0)
-    assert window.confidence.threshold_line.value() == pytest.approx(-1.0)
+    slider.setValue(slider.minimum())  # the lowest threshold: every cosine passes -> ACCEPTED
+    assert window.scoring_panel.threshold() == pytest.approx(-0.998)  # -1 itself is refused
+    assert window.confidence.threshold_line.value() == pytest.approx(-0.998)
     run_to_end(qtbot, window, lambda: window.start_file_authentication(speech_wav))
     assert window.last_error is None
     assert window.banner.state == DecisionState.ACCEPTED.value
@@ -192,9 +192,10 @@ def test_authenticate_file_threshold_decides(qtbot, window, encoder, store, spee
     image = window.spectrogram.image_item.image
     assert image is not None and image.shape == before_image.shape
     assert not np.array_equal(image, before_image) and np.isfinite(image).all()
-    assert window.spectrogram.columns_written >= 700  # 25 s at 32 ms per column
+    # the session ends at its first final decision: about 3 s of speech, 32 ms per column
+    assert window.spectrogram.columns_written >= 80
     x, y = window.confidence.mean_curve.getData()
-    assert x is not None and len(x) >= 20 and np.all(np.diff(x) > 0)
+    assert x is not None and len(x) >= 4 and np.all(np.diff(x) > 0)
     assert np.all((y >= -1.0) & (y <= 1.0))
     assert "overflows 0" in window.counters_label.text()
 
