@@ -327,3 +327,22 @@ def test_sigterm_closes_the_window_instead_of_raising_in_a_slot(qtbot, models, s
         restore()
     assert result["code"] == 130
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_spin_box_arrows_are_drawn_from_files_that_exist(qtbot):
+    """A styled QSpinBox loses Fusion's arrows; the style sheet draws them from app/*.svg."""
+    import re
+
+    from PySide6.QtWidgets import QApplication
+
+    from voxgate.app.theme import apply_theme
+
+    app = QApplication.instance()
+    apply_theme(app)
+    sheet = app.styleSheet()
+    assert "@HERE@" not in sheet
+    urls = re.findall(r"url\(([^)]+)\)", sheet)
+    arrows = {Path(u).name for u in urls}
+    assert {"arrow-up.svg", "arrow-down.svg"} <= arrows
+    assert all(Path(u).is_file() for u in urls)
+    assert re.search(r"QSpinBox::up-arrow[^{]*\{[^}]*image: url", sheet)
