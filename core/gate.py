@@ -49,9 +49,7 @@ def check_threshold(value: Any, kind: str = "cosine", *, where: str = "threshold
     lo, hi = SCORE_RANGES[kind]
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     if not ok or not math.isfinite(value) or not lo < float(value) <= hi:
-        raise ConfigError(
-            f"{where} must be a {kind} score in ({lo:g}, {hi:g}], got {value!r}"
-        )
+        raise ConfigError(f"{where} must be a {kind} score in ({lo:g}, {hi:g}], got {value!r}")
     return float(value)
 
 

@@ -189,7 +189,9 @@ class Pipeline:
         )
         return Scorer(self.encoder, cand, cfg.mc_passes), self._decider(cfg, cand, cfg.mode)
 
-    def _decider(self, cfg: PipelineConfig, cand: Any, mode: str, only: str | None = None) -> Decider:
+    def _decider(
+        self, cfg: PipelineConfig, cand: Any, mode: str, only: str | None = None
+    ) -> Decider:
         agg = make_aggregator(
             self.encoder,
             cand.threshold,

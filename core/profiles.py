@@ -127,8 +127,9 @@ _FIELD_CHECKS: dict[str, Any] = {
     "model_fingerprint": lambda x: isinstance(x, str),
     "n_windows": lambda x: isinstance(x, int) and not isinstance(x, bool) and 0 <= x <= 10**7,
     "speech_s": lambda x: _is_number(x) and 0 <= x <= 10**6,
-    "quality": lambda x: isinstance(x, dict)
-    and all(isinstance(k, str) and _is_number(v) for k, v in x.items()),
+    "quality": lambda x: (
+        isinstance(x, dict) and all(isinstance(k, str) and _is_number(v) for k, v in x.items())
+    ),
     "recording": lambda x: x is None or (isinstance(x, str) and "/" not in x and x != ".."),
 }
 

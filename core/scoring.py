@@ -49,7 +49,6 @@ __all__ = [
 ]
 
 
-
 class Encoder(Protocol):
     """What the scoring path needs from a speaker model (``core.inference.SpeakerEncoder``).
 

@@ -75,25 +75,12 @@ def prepare_clips(
     recordings, never one it enrolled on. ``join_sessions``: the test speech of one session
     is joined before cutting (EmoDB's 2-s clips make no 3-s clip alone).
     """
-    from voxgate.training.verification import (
-        VerificationPlan,
-        build_plan,
-        collect_recordings,
-        test_segments,
-    )
+    from voxgate.training.verification import build_plan, collect_recordings, test_segments
 
     recs = collect_recordings(source, subsets=subsets, speakers=speakers)
-    if enroll_sessions:
-        first = set(enroll_sessions)
-        recs = {k: sorted(v, key=lambda r: r.session not in first) for k, v in recs.items()}
-    plan = build_plan(recs, enroll_s=enroll_s if not enroll_sessions else 1e9)
-    if enroll_sessions or join_sessions:
-        plan = VerificationPlan(
-            [_regroup(sp, recs[sp.speaker], enroll_sessions, join_sessions) for sp in plan.speakers],
-            plan.enroll_s,
-            plan.skipped,
-        )
-        plan.speakers = [sp for sp in plan.speakers if sp.enroll_waves and sp.test_waves]
+    plan = build_plan(
+        recs, enroll_s=enroll_s, enroll_sessions=enroll_sessions, join_sessions=join_sessions
+    )
     clips, per_speaker = [], {}
     for seg in test_segments(plan, clip_s):
         n = per_speaker.get(seg.speaker, 0)
@@ -105,30 +92,6 @@ def prepare_clips(
     enroll = {sp.speaker: sp.enroll_waves for sp in plan.speakers}
     label = f"{source}" + (f" [{', '.join(subsets)}]" if subsets else "")
     return ClipSet(enroll, clips, plan.skipped, label)
-
-
-def _regroup(plan: Any, recs: Sequence[Any], enroll_sessions: Any, join: bool) -> Any:
-    """Re-split a speaker plan built with all recordings for enrollment: enrollment = the
-    recordings of ``enroll_sessions`` (or the plan's own split), test = the others, joined
-    per session when ``join``."""
-    from voxgate.training.verification import SpeakerPlan
-
-    session = {str(r.path): r.session for r in recs}
-    names = plan.enroll_recordings + plan.test_recordings
-    waves = plan.enroll_waves + plan.test_waves
-    if enroll_sessions:
-        is_enroll = [session.get(n) in set(enroll_sessions) for n in names]
-    else:
-        is_enroll = [True] * len(plan.enroll_recordings) + [False] * len(plan.test_recordings)
-    e_names = [n for n, e in zip(names, is_enroll) if e]
-    e_waves = [w for w, e in zip(waves, is_enroll) if e]
-    t = [(n, w) for n, w, e in zip(names, waves, is_enroll) if not e]
-    if join:
-        groups: dict[str, list[Any]] = {}
-        for n, w in t:
-            groups.setdefault(session.get(n, ""), []).append((n, w))
-        t = [(g[0][0], np.concatenate([w for _, w in g])) for g in groups.values()]
-    return SpeakerPlan(plan.speaker, e_names, e_waves, [n for n, _ in t], [w for _, w in t])
 
 
 def replay_trials(encoder: Encoder, clipset: ClipSet, config: Any = None) -> list[Trial]:
@@ -250,7 +213,9 @@ def calibrate(
         "statistic": "mean cosine of the first K scored windows (the client's decision)",
         "target_far": float(target_far),
         "threshold": threshold,
-        "k_windows": windows_for_decision(cfg.decision_s, encoder.feature_config.chunk_s, cfg.hop_s),
+        "k_windows": windows_for_decision(
+            cfg.decision_s, encoder.feature_config.chunk_s, cfg.hop_s
+        ),
         "decision_s": cfg.decision_s,
         "hop_s": cfg.hop_s,
         "min_speech_ratio": cfg.min_speech_ratio,

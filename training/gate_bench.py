@@ -56,8 +56,17 @@ def run_set(
     names = {}
     for i, (spk, waves) in enumerate(sorted(cs.enroll.items())):
         files = [_write(work / "enroll" / f"s{i}", f"{k}", w) for k, w in enumerate(waves)]
-        res = _cli("enroll", f"s{i}", "--model", model, "--profiles", str(store), "--force",
-                   "--file", *files)
+        res = _cli(
+            "enroll",
+            f"s{i}",
+            "--model",
+            model,
+            "--profiles",
+            str(store),
+            "--force",
+            "--file",
+            *files,
+        )
         if res.returncode == 0:
             names[f"s{i}"] = spk
         else:
@@ -65,14 +74,31 @@ def run_set(
     clip_files = {_write(work / "clips", f"c{k}", w): spk for k, (_, spk, w) in enumerate(cs.clips)}
     trials = []
     for profile, spk in names.items():
-        res = _cli("verify", "--model", model, "--profiles", str(store), "--user", profile,
-                   "--json", "--scores", "--no-lockout", "--file", *clip_files)
+        res = _cli(
+            "verify",
+            "--model",
+            model,
+            "--profiles",
+            str(store),
+            "--user",
+            profile,
+            "--json",
+            "--scores",
+            "--no-lockout",
+            "--file",
+            *clip_files,
+        )
         for line in res.stdout.splitlines():
             row = json.loads(line)
             decided = row["decision"] in ("accepted", "rejected")
             trials.append(
-                Trial(row["file"], clip_files[row["file"]], spk, row["decision"],
-                      row["score"] if decided else None)
+                Trial(
+                    row["file"],
+                    clip_files[row["file"]],
+                    spk,
+                    row["decision"],
+                    row["score"] if decided else None,
+                )
             )
     return trials
 
@@ -96,7 +122,9 @@ def main(argv: list[str] | None = None) -> int:
             pooled.setdefault(clip_s, []).extend(trials)
             out["rows"].append({"set": label, "clip_s": clip_s, **rates(trials, threshold)})
             print(_row(out["rows"][-1]), flush=True)
-        out["rows"].append({"set": "all three", "clip_s": clip_s, **rates(pooled[clip_s], threshold)})
+        out["rows"].append(
+            {"set": "all three", "clip_s": clip_s, **rates(pooled[clip_s], threshold)}
+        )
         print(_row(out["rows"][-1]), flush=True)
     args.work.mkdir(parents=True, exist_ok=True)
     atomic_write(args.work / "gate_bench.json", json.dumps(out, indent=1) + "\n")

@@ -221,11 +221,18 @@ def build_plan(
     enroll_s: float = 10.0,
     vad_aggressiveness: int = 2,
     min_enroll_s: float = 1.0,
+    enroll_sessions: Sequence[str] | None = None,
+    join_sessions: bool = False,
 ) -> VerificationPlan:
     """Load every recording (load_audio -> remove_silence) and plan each speaker.
 
-    Unreadable or speechless files are skipped (listed in ``skipped``); a speaker with less
-    than ``min_enroll_s`` of enrollment speech is skipped too.
+    Enrollment takes the speech of the first recordings up to ``enroll_s`` (see
+    :func:`plan_speaker`), or, with ``enroll_sessions``, of every recording of those
+    sessions (EmoDB: "neutral"; the others are tested). ``join_sessions``: the test speech of
+    one session (a chapter, an emotion, or all of a speaker's without sessions) is joined, so
+    short recordings still give long test segments. Unreadable or speechless files are
+    skipped (listed in ``skipped``); so is a speaker with less than ``min_enroll_s`` of
+    enrollment speech or no test speech.
     """
     from voxgate.core.audio import load_audio
     from voxgate.core.errors import AudioError
@@ -234,7 +241,7 @@ def build_plan(
     plans: list[SpeakerPlan] = []
     skipped: list[list[str]] = []
     for spk, recs in recordings.items():
-        names, waves = [], []
+        kept: list[tuple[Recording, np.ndarray]] = []
         for r in recs:
             try:
                 wave = load_audio(r.path, SAMPLE_RATE)
@@ -242,17 +249,49 @@ def build_plan(
             except AudioError as exc:
                 skipped.append([str(r.path), exc.reason])
                 continue
-            names.append(str(r.path))
-            waves.append(speech)
-        if not names:
+            kept.append((r, speech))
+        if not kept:
             skipped.append([spk, "no readable speech"])
             continue
-        plan = plan_speaker(spk, names, waves, enroll_s)
-        if plan.enroll_speech_s < min_enroll_s:
-            skipped.append([spk, f"only {plan.enroll_speech_s:.2f} s of enrollment speech"])
+        plan = _plan(spk, kept, enroll_s, enroll_sessions, join_sessions)
+        if plan.enroll_speech_s < min_enroll_s or not plan.test_waves:
+            why = f"only {plan.enroll_speech_s:.2f} s of enrollment speech"
+            skipped.append([spk, why if plan.test_waves else "no test speech"])
             continue
         plans.append(plan)
     return VerificationPlan(plans, enroll_s, skipped)
+
+
+def _plan(
+    spk: str,
+    kept: list[tuple[Recording, np.ndarray]],
+    enroll_s: float,
+    enroll_sessions: Sequence[str] | None,
+    join: bool,
+) -> SpeakerPlan:
+    names = [str(r.path) for r, _ in kept]
+    waves = [w for _, w in kept]
+    if enroll_sessions:
+        first = set(enroll_sessions)
+        enroll = [(str(r.path), w) for r, w in kept if r.session in first]
+        rest = [(r, w) for r, w in kept if r.session not in first]
+        plan = SpeakerPlan(
+            spk,
+            [n for n, _ in enroll],
+            [w for _, w in enroll],
+            [str(r.path) for r, _ in rest],
+            [w for _, w in rest],
+        )
+    else:
+        plan = plan_speaker(spk, names, waves, enroll_s)
+        rest = [(r, w) for r, w in kept if str(r.path) in set(plan.test_recordings)]
+    if join and not plan.single_recording and rest:
+        groups: dict[str, list[tuple[Recording, np.ndarray]]] = {}
+        for r, w in rest:
+            groups.setdefault(r.session, []).append((r, w))
+        plan.test_recordings = [str(g[0][0].path) for g in groups.values()]
+        plan.test_waves = [np.concatenate([w for _, w in g]) for g in groups.values()]
+    return plan
 
 
 @dataclass(frozen=True)

@@ -260,8 +260,8 @@ def _verdict_text(rec: dict[str, Any], mode: str, scores: bool) -> str:
     if d == "undecided":
         text = "NO DECISION (not enough voiced speech, or uncertain)"
     elif mode == "identification":
-        text = f"known: {who}" if d == "accepted" else (
-            f"not authorized: {who}" if who else "unknown"
+        text = (
+            f"known: {who}" if d == "accepted" else (f"not authorized: {who}" if who else "unknown")
         )
     else:
         text = f"ACCEPTED {who}" if d == "accepted" else "REJECTED"

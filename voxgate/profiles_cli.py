@@ -29,9 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("old")
     q.add_argument("new")
     q.set_defaults(func=cmd_profiles_rename)
-    q = psub.add_parser(
-        "unlock", parents=[where], help="clear failed attempts (after a lockout)"
-    )
+    q = psub.add_parser("unlock", parents=[where], help="clear failed attempts (after a lockout)")
     who = q.add_mutually_exclusive_group(required=True)
     who.add_argument("name", nargs="?", help="the profile to unlock")
     who.add_argument("--device", action="store_true", help="any-profile / identification mode")
