@@ -179,3 +179,29 @@ def test_embed_cli_shapes(files, voices, tmp_path: Path) -> None:
         assert n >= 3 and z["embeddings"].shape == (n, 16)
         # the client's windows: every 0.5 s from the file's start, speech ones only
         assert z["window_starts"].shape == (n,) and np.allclose(z["window_starts"] % 0.5, 0)
+
+
+def test_ood_suite_scores_every_set_on_the_same_trials(files, tmp_path: Path, capsys) -> None:
+    """One command: test-other, MSC held-out, EmoDB (enroll on neutral) and FSDD."""
+    _, ckpt = files
+    rows = ["corpus,subset,speaker,session,path"]
+    sets = [("librispeech", "test-other"), ("msc", "heldout"), ("emodb", "eval"), ("fsdd", "eval")]
+    for corpus, subset in sets:
+        for k, (spk, f0) in enumerate((("a", 110.0), ("b", 200.0))):
+            for i, session in enumerate(("neutral", "anger", "anger")):
+                name = f"{corpus}-{spk}-{i}.wav"
+                write_wav(tmp_path, name, voiced(f0, VOWELS["a" if k else "i"], 3.2, seed=i))
+                rows.append(
+                    f"{corpus},{subset},{spk},{session if corpus == 'emodb' else ''},{name}"
+                )
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("\n".join(rows) + "\n")
+    args = ["evaluate-verification", str(manifest), "--model", str(ckpt), "--suite", "ood"]
+    assert main([*args, "--enroll-s", "3", "--test-s", "1,3", "--out", str(tmp_path / "o")]) == 0
+    table = capsys.readouterr().out
+    for label in ("test-other", "MSC held-out", "EmoDB", "FSDD"):
+        assert sum(label in line for line in table.splitlines()) == 2  # 1 s and 3 s rows
+    data = json.loads((tmp_path / "o" / "ood.json").read_text())
+    emodb = [r for r in data["rows"] if r["set"].startswith("EmoDB") and r["test_s"] == 1.0][0]
+    # enrolled on the neutral recording only: its 2 emotional recordings are the tests
+    assert emodb["n_genuine"] == 2 * 2 * 3 and emodb["n_impostor"] == emodb["n_genuine"]

@@ -104,7 +104,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("source", type=Path, help="folder (<speaker>/...) or manifest CSV")
     p.add_argument("--model", type=Path, default=None, help="checkpoint (voxgate backend)")
-    p.add_argument("--backend", default="voxgate", choices=["voxgate", "resemblyzer"])
+    p.add_argument(
+        "--backend",
+        nargs="+",
+        default=["voxgate"],
+        choices=["voxgate", "resemblyzer"],
+        help="one or more backends, scored on the same trials",
+    )
+    p.add_argument(
+        "--suite",
+        choices=["ood"],
+        default=None,
+        help="ood: the out-of-domain benchmark (test-other, MSC held-out, EmoDB, FSDD) of "
+        "the manifest SOURCE, as a Markdown table",
+    )
     p.add_argument("--enroll-s", type=float, default=10.0, help="seconds of enrollment speech")
     p.add_argument("--test-s", type=_floats, default=[1.0, 3.0], help="test lengths, e.g. 1,3")
     p.add_argument("--subsets", nargs="+", default=None, help="manifest subsets to use")
@@ -188,36 +201,60 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 def _verification(args: argparse.Namespace) -> int:
     from voxgate.training.evaluate import write_json
-    from voxgate.training.verification import evaluate_verification, read_speakers_file
+    from voxgate.training.verification import (
+        evaluate_suite,
+        evaluate_verification,
+        make_backend,
+        read_speakers_file,
+    )
 
+    backends = [make_backend(b, args.model, args.device) for b in args.backend]
+    if args.suite == "ood":
+        rows = evaluate_suite(args.source, backends, enroll_s=args.enroll_s, test_s=args.test_s)
+        print("| set | backend | test | EER | minDCF | FRR @ FAR 1 % | trials (gen / imp) |")
+        print("|---|---|---|---|---|---|---|")
+        for r in rows:
+            print(
+                f"| {r['set']} | {r['backend']} | {r['test_s']:g} s | {_pct(r['eer'])} | "
+                f"{_num(r['min_dcf'])} | {_pct(r['frr_at_far_1%'])} | "
+                f"{r['n_genuine']} / {r['n_impostor']} |"
+            )
+        if args.out is not None:
+            print(f"wrote {write_json({'rows': rows}, Path(args.out) / 'ood.json')}")
+        return 0
     speakers = read_speakers_file(args.speakers_file) if args.speakers_file else None
-    res = evaluate_verification(
-        args.source,
-        model_path=args.model,
-        backend=args.backend,
-        enroll_s=args.enroll_s,
-        test_s=args.test_s,
-        subsets=args.subsets,
-        speakers=speakers,
-        device=args.device,
-    )
-    print(
-        f"{res['backend']}: {res['n_speakers']} speakers, enrollment {res['enroll_s']:g} s; "
-        f"{res['note']}"
-    )
-    for key, m in res["by_length"].items():
-        eer = "n/a" if m["eer"] is None else f"{100 * m['eer']:.2f} %"
-        dcf = "n/a" if m["min_dcf"] is None else f"{m['min_dcf']:.4f}"
-        frr = m["frr_at_far_1%"]
-        frr = "n/a" if frr is None else f"{100 * frr:.2f} %"
-        print(
-            f"  {key:>4}: EER {eer}  minDCF(0.01) {dcf}  FRR@FAR1% {frr}  "
-            f"({m['n_genuine']} genuine / {m['n_impostor']} impostor trials)"
+    for be in backends:
+        res = evaluate_verification(
+            args.source,
+            model_path=args.model,
+            backend=be,
+            enroll_s=args.enroll_s,
+            test_s=args.test_s,
+            subsets=args.subsets,
+            speakers=speakers,
         )
-    if args.out is not None:
-        path = write_json(res, Path(args.out) / "metrics.json")
-        print(f"wrote {path}")
+        print(
+            f"{res['backend']}: {res['n_speakers']} speakers, enrollment {res['enroll_s']:g} s; "
+            f"{res['note']}"
+        )
+        for key, m in res["by_length"].items():
+            print(
+                f"  {key:>4}: EER {_pct(m['eer'])}  minDCF(0.01) {_num(m['min_dcf'])}  "
+                f"FRR@FAR1% {_pct(m['frr_at_far_1%'])}  "
+                f"({m['n_genuine']} genuine / {m['n_impostor']} impostor trials)"
+            )
+        if args.out is not None:
+            suffix = "" if len(backends) == 1 else f"-{res['backend']}"
+            print(f"wrote {write_json(res, Path(args.out) / f'metrics{suffix}.json')}")
     return 0
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.2f} %"
+
+
+def _num(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.4f}"
 
 
 def _embed(args: argparse.Namespace) -> int:

@@ -523,8 +523,11 @@ def evaluate_verification(
     subsets: Sequence[str] | None = None,
     speakers: Sequence[str] | None = None,
     device: str | None = None,
+    enroll_sessions: Sequence[str] | None = None,
+    join_sessions: bool = False,
 ) -> dict[str, Any]:
-    """Open-set verification on the speakers of ``source`` (folder or manifest CSV).
+    """Open-set verification on the speakers of ``source`` (folder or manifest CSV);
+    ``enroll_sessions`` / ``join_sessions`` as in :func:`build_plan`.
 
     Returns plain JSON: per test length EER, minDCF(0.01), FRR at FAR 1 %, speaker and trial
     counts; the speakers with a single recording are listed (enrolled and tested on
@@ -532,7 +535,9 @@ def evaluate_verification(
     """
     be = make_backend(backend, model_path, device) if isinstance(backend, str) else backend
     recs = collect_recordings(source, subsets=subsets, speakers=speakers)
-    plan = build_plan(recs, enroll_s=enroll_s)
+    plan = build_plan(
+        recs, enroll_s=enroll_s, enroll_sessions=enroll_sessions, join_sessions=join_sessions
+    )
     if len(plan.speakers) < 2:
         raise DatasetError(f"{source}: open-set verification needs at least 2 usable speakers")
     scored = score_plan(plan, be, test_s)
@@ -559,6 +564,35 @@ def evaluate_verification(
         enc = getattr(be, "encoder", None)
         result["model_fingerprint"] = getattr(enc, "fingerprint", None)
     return result
+
+
+# The out-of-domain benchmark (issue "a speaker model that generalizes"): sets nobody trains
+# on, each enrolled and tested on its own. (label, subsets, enrollment sessions)
+OOD_SUITE = (
+    ("LibriSpeech test-other", ["librispeech/test-other"], None),
+    ("MSC held-out (Malayalam)", ["msc/heldout"], None),
+    ("EmoDB (neutral -> emotions)", ["emodb/eval"], ["neutral"]),
+    ("FSDD (8 kHz digits)", ["fsdd/eval"], None),
+)
+
+
+def evaluate_suite(
+    manifest: str | Path,
+    backends: Sequence[Backend],
+    *,
+    enroll_s: float = 10.0,
+    test_s: Sequence[float] = (1.0, 3.0),
+) -> list[dict[str, Any]]:
+    """Every backend on the very same trials of every :data:`OOD_SUITE` set: one row per
+    (set, backend, test length) with EER, minDCF(0.01) and FRR at FAR 1 %."""
+    rows = []
+    for label, subsets, sessions in OOD_SUITE:
+        recs = collect_recordings(manifest, subsets=subsets)
+        plan = build_plan(recs, enroll_s=enroll_s, enroll_sessions=sessions, join_sessions=True)
+        for be in backends:
+            for trials in score_plan(plan, be, test_s).values():
+                rows.append({"set": label, "backend": be.name, **trials_metrics(trials)})
+    return rows
 
 
 # --------------------------------------------------------------------------------------
