@@ -9,7 +9,7 @@ import torch
 
 from .config import FeatureConfig, n_frames
 
-__all__ = ["log_mel", "mel_power", "power_to_db", "n_frames", "mel_filterbank"]
+__all__ = ["log_mel", "mel_power", "frame_mel_power", "power_to_db", "n_frames", "mel_filterbank"]
 
 _AMIN = 1e-10
 
@@ -88,3 +88,25 @@ def mel_power(x: torch.Tensor, cfg: FeatureConfig, *, center: bool = True) -> to
         )
         power = spec.real.square() + spec.imag.square()  # (B, F, T)
         return torch.matmul(mel_filterbank(cfg, x.device), power)
+
+
+def frame_mel_power(segment: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """numpy ``mel_power(segment[None], cfg, center=False)[0]``: float32 (M, T) of a 1-D
+    float32 segment, T = 1 + (N - n_fft) // hop. For a few frames at a time (the live
+    display), where torch's per-call overhead would cost more than the FFTs; equal to
+    :func:`mel_power` up to float32 rounding."""
+    x = np.asarray(segment, dtype=np.float32)
+    frames = np.lib.stride_tricks.sliding_window_view(x, cfg.n_fft)[:: cfg.hop_length]
+    window = _np_window(cfg.n_fft, cfg.win)
+    spec = np.fft.rfft(frames * window, axis=1)  # (T, F)
+    power = (spec.real**2 + spec.imag**2).astype(np.float32)
+    return _mel_basis(cfg).numpy() @ power.T
+
+
+@lru_cache(maxsize=16)
+def _np_window(n_fft: int, win: int) -> np.ndarray:
+    """The periodic Hann window of ``win`` samples centred in ``n_fft``, as torch.stft pads it."""
+    w = np.zeros(n_fft, dtype=np.float32)
+    left = (n_fft - win) // 2
+    w[left : left + win] = _window(win).numpy()
+    return w

@@ -17,7 +17,7 @@ import torch
 from .config import FeatureConfig
 from .enroll import CLIP_PEAK, rms_dbfs, window_speech_ratio
 from .events import LevelEvent, SpectrogramEvent
-from .features import mel_power, power_to_db
+from .features import _AMIN, frame_mel_power, mel_power, power_to_db
 from .ringbuffer import RingBuffer
 from .runtime import StageClock
 
@@ -39,12 +39,13 @@ def full_scale_db(fc: FeatureConfig) -> float:
     return float(power_to_db(mel_power(sine, fc, center=False)).max())
 
 
-def display_db(power: torch.Tensor, fc: FeatureConfig) -> np.ndarray:
+def display_db(power: np.ndarray | torch.Tensor, fc: FeatureConfig) -> np.ndarray:
     """Mel power (M, T) -> display columns float32 (T, M) in dB re :func:`full_scale_db`,
     floored at -top_db (-80 dB when top_db is 0)."""
     floor = -(fc.top_db if fc.top_db > 0 else _DISPLAY_FLOOR_DB)
-    db = (power_to_db(power) - full_scale_db(fc)).clamp_min(floor)
-    return np.ascontiguousarray(db.T.numpy(), dtype=np.float32)
+    p = np.asarray(power, dtype=np.float32)
+    db = 10.0 * np.log10(np.maximum(p, _AMIN)) - np.float32(full_scale_db(fc))
+    return np.ascontiguousarray(np.maximum(db, floor).T, dtype=np.float32)
 
 
 class SpectrogramColumns:
@@ -79,7 +80,7 @@ class SpectrogramColumns:
         seg = np.zeros(end - start, dtype=np.float32)
         first = max(start, 0)  # zeros before the stream start, as center=True pads
         seg[first - start :] = ring.read(first, end - first)
-        power = mel_power(torch.from_numpy(seg)[None, :], self.fc, center=False)[0]
+        power = frame_mel_power(seg, self.fc)
         self.next_col = k1 + 1
         return k0, display_db(power, self.fc)
 

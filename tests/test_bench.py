@@ -143,9 +143,10 @@ def test_pipeline_realtime_and_fast(capsys, tmp_path, tiny_checkpoint):
 
 def test_pipeline_synthetic_loops_and_skips_mc(capsys, tiny_checkpoint):
     r = run_cli(["pipeline", "--synthetic", "--seconds", "14", "--mc-passes", "0",
-                 "--modes", "fast", "--model", str(tiny_checkpoint), "--load", "1"],
-                capsys)  # fmt: skip
+                 "--modes", "fast", "--model", str(tiny_checkpoint), "--load", "1",
+                 "--no-stages"], capsys)  # fmt: skip
     assert r["load_processes"] == 1
+    assert r["fast"]["deterministic"]["stage_cpu_ms_per_audio_s"] is None
     assert r["file"] == "synthetic voiced" and r["file_s"] == pytest.approx(12.0)
     assert r["looped"] is True and r["audio_s"] == pytest.approx(14.0)
     assert set(r) >= {"fast", "enroll"} and "realtime" not in r

@@ -109,3 +109,16 @@ def test_absolute_reference_keeps_level() -> None:
 def test_rejects_bad_shapes() -> None:
     with pytest.raises(ValueError):
         log_mel(np.zeros((2, 2, 100), np.float32), FeatureConfig())
+
+
+@pytest.mark.parametrize("preset", ["report", "speaker"])
+def test_frame_mel_power_is_mel_power_without_centering(preset: str) -> None:
+    from voxgate.core.features import frame_mel_power, mel_power
+
+    cfg = FeatureConfig.preset(preset)
+    x = np.random.default_rng(1).standard_normal(cfg.n_fft + 5 * cfg.hop_length + 7)
+    x = (0.3 * x).astype(np.float32)
+    ref = mel_power(torch.from_numpy(x)[None, :], cfg, center=False)[0].numpy()
+    got = frame_mel_power(x, cfg)
+    assert got.shape == ref.shape == (cfg.n_mels, 6) and got.dtype == np.float32
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-6 * ref.max())

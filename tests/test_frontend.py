@@ -68,6 +68,7 @@ def test_lazy_vad_gives_the_whole_file_flags_and_ratios(rng) -> None:
     fc = PRESETS[0]
     x = _stream()
     fe = Frontend(fc, 0.5, 2, 0.1)
+    fe.clock.enabled = True
     windows, events, blocks = _run(fe, x, rng, 600)
     det = VoiceActivityDetector(SR, 2)
     flags = det.frame_flags(x)

@@ -99,6 +99,9 @@ def test_cpu_encoder_is_quantized_frozen_and_close_to_float(
 def test_stage_clock_counts_features_and_model(waves: np.ndarray) -> None:
     e = SpeakerEncoder.untrained(FEAT, TINY, device="cpu")
     e.verify(waves, e.embed(waves[:1]))
+    assert e.clock.calls == {}  # off unless a benchmark switches it on
+    e.clock.enabled = True
+    e.verify(waves, e.embed(waves[:1]))
     assert e.clock.calls == {"features": 2, "model": 2}
     assert all(v > 0 for v in e.clock.cpu_s.values())
 

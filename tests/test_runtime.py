@@ -48,8 +48,12 @@ def test_user_environment_wins() -> None:
     assert _run(code, {"OMP_WAIT_POLICY": "ACTIVE"}) == "ACTIVE"
 
 
-def test_stage_clock_accumulates_per_stage() -> None:
-    clock = StageClock()
+def test_stage_clock_is_off_by_default_and_accumulates_per_stage() -> None:
+    off = StageClock()
+    with off.stage("a"):
+        sum(range(20000))
+    assert off.cpu_s == {} and off.calls == {}
+    clock = StageClock(enabled=True)
     for _ in range(3):
         with clock.stage("a"):
             sum(range(20000))
