@@ -223,6 +223,7 @@ class FileSource(AudioSource):
         self._clock = clock
         self._sleep = sleep
         self._decoded: Iterator[np.ndarray] | None = None
+        self._fresh = False
         self._pending = np.zeros(0, np.float32)
         self._exhausted = False
         self._blocks = 0
@@ -242,6 +243,7 @@ class FileSource(AudioSource):
 
     def _rewind(self) -> None:
         self._close_decoder()
+        self._fresh = True
         self._exhausted = False
         if self.wave is not None:
             self._pending = self.wave
@@ -285,8 +287,9 @@ class FileSource(AudioSource):
         self._pending = parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def start(self) -> None:
-        if self._blocks or self._pending.size == 0 and self._exhausted:
+        if not self._fresh:  # rewind, unless the decoder was just opened and is untouched
             self._rewind()
+        self._fresh = False
         self._blocks = 0
         self._t0 = self._clock()
         self._running = True

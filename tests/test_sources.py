@@ -82,6 +82,10 @@ def test_file_source_streams_a_file_in_exact_blocks_and_rewinds(tmp_path) -> Non
     np.testing.assert_array_equal(src.read(0.1), expected[:512])
     src.stop()
     assert src.finished and src.read(0.1) is None and src._decoded is None
+    src.start()  # started and stopped again before a single read: still plays from the start
+    src.stop()
+    src.start()
+    np.testing.assert_array_equal(np.concatenate(drain(src)), expected)
 
 
 def test_file_source_checks_the_file_when_made(tmp_path) -> None:
