@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from voxgate.core.errors import CheckpointError, ConfigError, DatasetError
+from voxgate.core.fileio import atomic_write
 
 __all__ = [
     "AUTH_COLOR",
@@ -1062,6 +1063,7 @@ def eval_from_model(
     the checkpoint has none). Identification = nearest profile over all speakers.
     """
     from voxgate.core import metrics as vm
+    from voxgate.core.scoring import make_profile
 
     rng = np.random.default_rng(seed)
     orig = summary.aug == 0
@@ -1077,8 +1079,7 @@ def eval_from_model(
     test_emb = _embed(encoder, _read_features(summary.path, test_idx))
     train_spk = summary.speaker[train_idx_all]
     prof_speakers = np.unique(train_spk)
-    profiles = np.stack([train_emb[train_spk == s].mean(axis=0) for s in prof_speakers])
-    profiles /= np.maximum(np.linalg.norm(profiles, axis=1, keepdims=True), 1e-12)
+    profiles = np.stack([make_profile(train_emb[train_spk == s]) for s in prof_speakers])
     cos = test_emb @ profiles.T  # (B, S)
     auth_cols = summary.speaker_authorized[prof_speakers]
     if not auth_cols.any():
@@ -1368,7 +1369,7 @@ class _Report:
             parts.append("</ul></section>")
         parts.append("</body></html>")
         index = self.out_dir / "index.html"
-        index.write_text("\n".join(parts), encoding="utf-8")
+        atomic_write(index, "\n".join(parts))
         return index
 
 
