@@ -206,6 +206,28 @@ def test_truncated_data_is_partial_with_seconds_read(
         list(iter_audio(path, block_s=0.1))
 
 
+@pytest.mark.parametrize(("name", "flags"), [("cut.m4a", ["-movflags", "+faststart"]), ("cut.aac", [])])
+def test_real_ffmpeg_cut_file_is_partial(tmp_path: Path, name: str, flags: list[str]) -> None:
+    """Formats only ffmpeg reads: a cut file used to come back as its first half (exit 0)."""
+    import subprocess
+
+    if not ffmpeg_available():
+        pytest.skip("ffmpeg is not installed (.ci/run installs it)")
+    full = tmp_path / ("full" + Path(name).suffix)
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
+         "sine=frequency=440:duration=4:sample_rate=44100", "-c:a", "aac", *flags, str(full)],
+        check=True,
+    )  # fmt: skip
+    y = load_audio(full)
+    assert abs(y.size / SR - 4.0) < 0.1 and abs(_dominant_hz(y) - 440.0) < 2.0
+    path = tmp_path / name
+    path.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    with pytest.raises(PartialAudioError) as info:
+        load_audio(path)
+    assert 1.0 < info.value.seconds_read < 3.0 and "ffmpeg stopped" in info.value.reason
+
+
 def test_intact_flac_streams_identically(tmp_path: Path, ffmpeg_mode: str) -> None:
     x = white_noise(3.0)
     path = write_wav(tmp_path, "ok.flac", x, SR)
