@@ -51,6 +51,12 @@ def atomic_path(path: str | Path, *, mode: int = 0o644) -> Iterator[Path]:
         finally:
             os.close(fd)
         os.replace(tmp, dest)
+    except OSError as exc:
+        _unlink_quietly(tmp)
+        if exc.filename is None or str(exc.filename) == tmp:
+            # write() errors (ENOSPC, EFBIG) name no file: name the one the user asked for
+            raise OSError(exc.errno, exc.strerror or str(exc), str(dest)) from exc
+        raise
     except BaseException:
         _unlink_quietly(tmp)
         raise
