@@ -36,6 +36,7 @@ from voxgate.training.speakers import speaker_id, subset_matches
 
 from .augment import AUG_TAGS, DEFAULT_AUGMENTATIONS
 from .build_worker import init_worker, process_file
+from .h5schema import SCHEMA_VERSION, SPLIT_NAMES
 from .h5write import ChunkWriter, sources_array
 
 __all__ = [
@@ -50,8 +51,6 @@ __all__ = [
     "build_dataset",
 ]
 
-SCHEMA_VERSION = 1
-SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
 SPLIT_TARGETS = (0.8, 0.1, 0.1)
 
 

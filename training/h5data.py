@@ -16,6 +16,8 @@ from torch.utils.data import Dataset
 from voxgate.core.config import FeatureConfig
 from voxgate.core.errors import ConfigError, DatasetError
 
+from .h5schema import ATTRS, COLUMN_DTYPES, COLUMNS, SCHEMA_VERSION, SOURCE_FIELDS, SPLIT_NAMES
+
 __all__ = [
     "SCHEMA_VERSION",
     "SPLIT_NAMES",
@@ -23,24 +25,13 @@ __all__ = [
     "read_meta",
     "open_complete",
     "count_chunks",
+    "read_columns",
+    "read_features",
     "format_summary",
     "summary_dict",
     "H5ChunkDataset",
     "pad_collate",
 ]
-
-SCHEMA_VERSION = 1
-SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
-_COLUMNS = ("lengths", "label", "speaker", "file_id", "split", "aug", "chunk_index")
-_ATTRS = (
-    "schema_version", "complete", "feature_config", "speakers", "authorized", "aug_tags",
-    "split_names", "build_config", "skipped", "fingerprint",
-)  # fmt: skip
-_SOURCE_FIELDS = (
-    "path", "speaker", "session", "corpus", "subset", "gender", "duration_s", "speech_s",
-    "chunks", "split",
-)  # fmt: skip
-
 
 @dataclasses.dataclass
 class H5Meta:
@@ -121,7 +112,7 @@ def read_meta(path: str | Path, *, validate: bool = True) -> H5Meta:
     """
     path = Path(path)
     with open_complete(path) as f:
-        missing = [a for a in _ATTRS if a not in f.attrs]
+        missing = [a for a in ATTRS if a not in f.attrs]
         if missing:
             raise DatasetError(f"{path}: missing attribute(s) {missing}")
         version = int(f.attrs["schema_version"])
@@ -137,7 +128,7 @@ def read_meta(path: str | Path, *, validate: bool = True) -> H5Meta:
         authorized = _json_attr(f, "authorized")
         aug_tags = _json_attr(f, "aug_tags")
         split_names = _json_attr(f, "split_names")
-        for name in ("features", "sources", *_COLUMNS):
+        for name in ("features", "sources", *COLUMNS):
             if name not in f:
                 raise DatasetError(f"{path}: dataset {name!r} is missing")
         n = f["features"].shape[0]
@@ -148,9 +139,9 @@ def read_meta(path: str | Path, *, validate: bool = True) -> H5Meta:
                 f, path, n, fcfg, speakers, authorized, aug_tags, split_names, len(sources_raw)
             )
         names = sources_raw.dtype.names or ()
-        if set(_SOURCE_FIELDS) - set(names):
+        if set(SOURCE_FIELDS) - set(names):
             raise DatasetError(
-                f"{path}: sources lacks field(s) {sorted(set(_SOURCE_FIELDS) - set(names))}"
+                f"{path}: sources lacks field(s) {sorted(set(SOURCE_FIELDS) - set(names))}"
             )
         sources = []
         for i, row in enumerate(sources_raw):
@@ -177,7 +168,7 @@ def _validate(f, path, n, fcfg, speakers, authorized, aug_tags, split_names, n_s
         raise bad(
             f"features shape {shape} does not match (N, {fcfg.frames_per_chunk}, {fcfg.n_mels})"
         )
-    for c in _COLUMNS:
+    for c in COLUMNS:
         if f[c].shape != (n,):
             raise bad(f"{c} has shape {f[c].shape}, expected ({n},)")
     if list(split_names) != list(SPLIT_NAMES):
@@ -287,6 +278,21 @@ def _read_rows(ds, rows: np.ndarray, block: int = 4096) -> np.ndarray:
     return out
 
 
+def read_columns(path: str | Path, names: Sequence[str] = COLUMNS) -> dict[str, np.ndarray]:
+    """Per-chunk columns {name: (N,) array} of a complete file, each in its schema dtype."""
+    with open_complete(path) as f:
+        missing = [c for c in names if c not in f]
+        if missing:
+            raise DatasetError(f"{path}: dataset(s) {missing} missing")
+        return {c: f[c][()].astype(COLUMN_DTYPES[c], copy=False) for c in names}
+
+
+def read_features(path: str | Path, rows: np.ndarray) -> np.ndarray:
+    """features[rows] as float32 (n, T, M) for sorted unique row indices ``rows``."""
+    with open_complete(path) as f:
+        return _read_rows(f["features"], np.asarray(rows, dtype=np.int64)).astype(np.float32)
+
+
 class H5ChunkDataset(Dataset):
     """Chunks of one split of a dataset file, as a torch Dataset.
 
@@ -314,7 +320,7 @@ class H5ChunkDataset(Dataset):
             raise DatasetError(f"unknown split {split!r}; known: {list(SPLIT_NAMES)}")
         self.split = split
         with h5py.File(self.path, "r") as f:
-            cols = {c: f[c][:] for c in _COLUMNS}
+            cols = {c: f[c][:] for c in COLUMNS}
             mask = np.ones(self.meta.n_chunks, dtype=bool)
             if split is not None:
                 mask &= cols["split"] == SPLIT_NAMES.index(split)

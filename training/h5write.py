@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from .h5schema import COLUMN_DTYPES, source_dtype
+
 __all__ = ["GuardedFile", "ChunkWriter", "sources_array"]
 
 class GuardedFile:
@@ -62,10 +64,7 @@ class ChunkWriter:
             "features", (0, frames, n_mels), np.float16, maxshape=(None, frames, n_mels),
             chunks=(rows, frames, n_mels), **kw,
         )  # fmt: skip
-        self.cols = {
-            "lengths": np.int16, "label": np.int8, "speaker": np.int32, "file_id": np.int32,
-            "split": np.int8, "aug": np.int8, "chunk_index": np.int32,
-        }  # fmt: skip
+        self.cols = COLUMN_DTYPES
         for name, dt in self.cols.items():
             self.f.create_dataset(name, (0,), dt, maxshape=(None,), chunks=(8192,), **kw)
 
@@ -108,14 +107,8 @@ class ChunkWriter:
 
 
 def sources_array(rows: list[dict[str, Any]]) -> np.ndarray:
-    import h5py
-
-    s = h5py.string_dtype()
-    dt = np.dtype(
-        [("path", s), ("speaker", s), ("session", s), ("corpus", s), ("subset", s),
-         ("gender", s), ("duration_s", np.float32), ("speech_s", np.float32),
-         ("chunks", np.int32), ("split", np.int8)]
-    )  # fmt: skip
+    """The ``sources`` table from one dict per recording (keys: h5schema.SOURCE_FIELDS)."""
+    dt = source_dtype()
     arr = np.zeros(len(rows), dtype=dt)
     for i, r in enumerate(rows):
         arr[i] = tuple(r[k] for k in dt.names)

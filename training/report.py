@@ -27,6 +27,8 @@ from matplotlib.ticker import MaxNLocator
 from voxgate.core.errors import CheckpointError, ConfigError, DatasetError
 from voxgate.core.fileio import atomic_write
 
+from .h5data import read_columns, read_features, read_meta
+
 __all__ = [
     "AUTH_COLOR",
     "OUT_COLOR",
@@ -119,95 +121,32 @@ class DatasetSummary:
         return np.array([s in auth for s in self.speakers], dtype=bool)
 
 
-def _json_attr(attrs: Any, name: str, default: Any) -> Any:
-    if name not in attrs:
-        return default
-    value = attrs[name]
-    if isinstance(value, bytes):
-        value = value.decode("utf-8")
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            return value
-    return value
-
-
-def _py(value: Any) -> Any:
-    """numpy/bytes scalar -> plain Python value (bytes decoded as UTF-8)."""
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
-    if isinstance(value, np.generic):
-        return _py(value.item())
-    return value
-
-
-def _read_sources(obj: Any) -> list[dict[str, Any]]:
-    """The ``sources`` table as a list of dicts; a compound dataset or a group of columns."""
-    import h5py
-
-    if isinstance(obj, h5py.Group):
-        cols = {name: obj[name][()] for name in obj}
-    else:
-        arr = obj[()]
-        if arr.dtype.names is None:
-            raise DatasetError("sources is not a table (no named columns)")
-        cols = {name: arr[name] for name in arr.dtype.names}
-    if not cols:
-        return []
-    n = min(len(v) for v in cols.values())
-    return [{k: _py(v[i]) for k, v in cols.items()} for i in range(n)]
-
-
-_CHUNK_COLUMNS = ("label", "speaker", "file_id", "split", "aug", "lengths")
-
-
 def load_dataset_summary(path: str | Path) -> DatasetSummary:
-    """Read the attributes, per-chunk columns and sources table (not the features).
+    """Read the validated metadata, per-chunk columns and sources table (not the features).
 
-    Raises DatasetError when the file is missing, not HDF5, incomplete or lacks a column.
+    Raises DatasetError when the file is missing, not HDF5, incomplete or inconsistent.
     """
-    from voxgate.training.h5data import open_complete
-
-    path = Path(path)
-    with open_complete(path) as f:
-        missing = [c for c in ("features", *_CHUNK_COLUMNS) if c not in f]
-        if missing:
-            raise DatasetError(f"{path}: missing dataset(s) {missing}")
-        cols = {c: f[c][()] for c in _CHUNK_COLUMNS}
-        sources = _read_sources(f["sources"]) if "sources" in f else []
-        feats = f["features"]
-        if feats.ndim != 3:
-            raise DatasetError(f"{path}: features must be (N, T, M), got shape {feats.shape}")
-        shape = (int(feats.shape[1]), int(feats.shape[2]))
-        attrs = f.attrs
-        speakers = [str(s) for s in _json_attr(attrs, "speakers", [])]
-        summary = DatasetSummary(
-            path=path,
-            speakers=speakers,
-            authorized=[str(s) for s in _json_attr(attrs, "authorized", [])],
-            aug_tags=[str(s) for s in _json_attr(attrs, "aug_tags", ["none"])],
-            split_names=[
-                str(s) for s in _json_attr(attrs, "split_names", ["train", "val", "test"])
-            ],
-            feature_config=dict(_json_attr(attrs, "feature_config", {}) or {}),
-            build_config=dict(_json_attr(attrs, "build_config", {}) or {}),
-            fingerprint=str(_py(attrs.get("fingerprint", ""))),
-            feature_shape=shape,
-            label=cols["label"].astype(np.int8),
-            speaker=cols["speaker"].astype(np.int32),
-            file_id=cols["file_id"].astype(np.int32),
-            split=cols["split"].astype(np.int8),
-            aug=cols["aug"].astype(np.int8),
-            lengths=cols["lengths"].astype(np.int32),
-            sources=sources,
-        )
-    n = summary.n_chunks
-    if any(len(cols[c]) != n for c in _CHUNK_COLUMNS):
-        raise DatasetError(f"{path}: per-chunk columns have different lengths")
-    if n and summary.speakers and int(summary.speaker.max()) >= len(summary.speakers):
-        raise DatasetError(f"{path}: speaker index out of range of the speakers attribute")
-    return summary
+    meta = read_meta(path)
+    cols = read_columns(path, ("label", "speaker", "file_id", "split", "aug", "lengths"))
+    fc = meta.feature_config
+    return DatasetSummary(
+        path=Path(path),
+        speakers=list(meta.speakers),
+        authorized=list(meta.authorized),
+        aug_tags=list(meta.aug_tags),
+        split_names=list(meta.split_names),
+        feature_config=fc.to_dict(),
+        build_config=dict(meta.build_config or {}),
+        fingerprint=meta.fingerprint,
+        feature_shape=(fc.frames_per_chunk, fc.n_mels),
+        label=cols["label"],
+        speaker=cols["speaker"],
+        file_id=cols["file_id"],
+        split=cols["split"],
+        aug=cols["aug"],
+        lengths=cols["lengths"].astype(np.int32),
+        sources=meta.sources,
+    )
 
 
 def recording_table(summary: DatasetSummary) -> dict[str, np.ndarray]:
@@ -384,25 +323,8 @@ def _sample(rng: np.random.Generator, idx: np.ndarray, n: int) -> np.ndarray:
 
 
 def _read_features(path: Path, idx: np.ndarray) -> np.ndarray:
-    """features[idx] as float32 (n, T, M) for sorted row indices ``idx``.
-
-    Reads whole HDF5 storage chunks (each decompressed once) and picks the rows, which is
-    much faster than h5py's point selection on a compressed, chunked dataset.
-    """
-    import h5py
-
-    idx = np.asarray(idx, dtype=np.int64)
-    with h5py.File(path, "r") as f:
-        ds = f["features"]
-        out = np.empty((idx.size, *ds.shape[1:]), dtype=np.float32)
-        rows = ds.chunks[0] if ds.chunks else 4096
-        blocks = idx // rows
-        for b in np.unique(blocks):
-            sel = np.flatnonzero(blocks == b)
-            start = int(b) * rows
-            block = ds[start : min(start + rows, ds.shape[0])]
-            out[sel] = block[idx[sel] - start]
-    return out
+    """features[idx] as float32 (n, T, M) for sorted row indices ``idx``."""
+    return read_features(path, idx)
 
 
 # --------------------------------------------------------------------------------------------
