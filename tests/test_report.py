@@ -15,6 +15,7 @@ from conftest import save_test_checkpoint, write_h5_dataset
 from voxgate.core.config import FeatureConfig
 from voxgate.core.errors import ConfigError, DatasetError
 from voxgate.training import report as R
+from voxgate.training.trials import SCORES_FILE, write_scores
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 T, M = 32, 64
@@ -142,7 +143,16 @@ def fixture_dir(tmp_path_factory) -> tuple[Path, dict]:
     info["run_b"] = _write_run(root / "runs" / "run_b", ("authentication", "identification"))
     (root / "eval").mkdir()
     (root / "eval" / "metrics.json").write_text(json.dumps(_metrics_json()))
+    _write_scores(root / "data.h5", root / "eval" / SCORES_FILE)
     return root, info
+
+
+def _write_scores(data: Path, path: Path) -> None:
+    """scores.npz as ``voxgate evaluate`` writes it: one score per original test chunk."""
+    summary = R.load_dataset_summary(data)
+    y = summary.label[(summary.split == 2) & (summary.aug == 0)]
+    scores = np.random.default_rng(1).normal(0.3 + 0.4 * y, 0.2)
+    write_scores({("cosine", "chunk"): (scores, y)}, path)
 
 
 def _write_model(path: Path) -> Path:

@@ -36,7 +36,10 @@ from voxgate.core.checkpoint import (
 )
 from voxgate.core.device import resolve_device
 from voxgate.core.errors import DatasetError
+from voxgate.core.fileio import atomic_write
 from voxgate.core.scoring import unit
+
+from .trials import SCORES_FILE, write_scores
 
 log = logging.getLogger(__name__)
 
@@ -357,8 +360,6 @@ def mc_metrics(
 
 def write_json(obj: Any, path: str | Path) -> Path:
     """Write ``obj`` as plain, indented JSON (numpy converted, NaN as null)."""
-    from voxgate.core.fileio import atomic_write
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(to_plain(obj, json_safe=True), indent=2, allow_nan=False) + "\n"
@@ -872,13 +873,15 @@ def evaluate_checkpoint(
 
     ``options``: the keyword arguments of :func:`run_evaluation` (impostors, mc_passes,
     decision_chunks, speed, device, speakers_subset, ...).
-    With ``out_dir``: writes metrics.json, confusion CSVs and PNG figures there.
+    With ``out_dir``: writes metrics.json, per-trial scores (scores.npz, see trials.py),
+    confusion CSVs and PNG figures there.
     """
     result = run_evaluation(model_path, data_path, split, **options)
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         result.metrics["figures"] = [p.name for p in save_figures(result, out)]
+        write_scores(result.auth_scores, out / SCORES_FILE)
         write_json(result.metrics, out / "metrics.json")
     return result.metrics
 
@@ -892,118 +895,20 @@ def _write_csv(
     path: Path, matrix: list[list[int]], labels: list[str], col_labels: list[str]
 ) -> Path:
     import csv
+    import io
 
-    with path.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["true \\ predicted", *col_labels])
-        for lab, row in zip(labels, matrix):
-            w.writerow([lab, *row])
-    return path
-
-
-def _plot_confusion(
-    path: Path, matrix: np.ndarray, rows: list[str], cols: list[str], title: str
-) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    m = np.asarray(matrix, dtype=np.float64)
-    norm = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
-    size = min(max(4.0, 0.25 * len(cols) + 2.0), 24.0)
-    fig, ax = plt.subplots(figsize=(size, size * 0.9))
-    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1, aspect="auto")
-    fig.colorbar(im, ax=ax, fraction=0.046, label="row fraction")
-    if len(cols) <= 60:
-        ax.set_xticks(range(len(cols)), cols, rotation=90, fontsize=7 if len(cols) > 10 else 9)
-        ax.set_yticks(range(len(rows)), rows, fontsize=7 if len(rows) > 10 else 9)
-    if len(cols) <= 10:
-        for i in range(m.shape[0]):
-            for j in range(m.shape[1]):
-                ax.text(
-                    j,
-                    i,
-                    f"{int(m[i, j])}",
-                    ha="center",
-                    va="center",
-                    color="white" if norm[i, j] > 0.5 else "black",
-                )
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def _plot_det(path: Path, curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from scipy.stats import norm as gauss
-
-    from voxgate.core import metrics as M
-
-    ticks = np.array([0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4])
-    fig, ax = plt.subplots(figsize=(5.5, 5.5))
-    for name, (gen, imp) in curves.items():
-        if len(gen) == 0 or len(imp) == 0:
-            continue
-        far, frr, _ = M.det_curve(gen, imp)
-        eps = 1e-4
-        x = gauss.ppf(np.clip(np.asarray(far, dtype=np.float64), eps, 1 - eps))
-        y = gauss.ppf(np.clip(np.asarray(frr, dtype=np.float64), eps, 1 - eps))
-        e, _ = M.eer(gen, imp)
-        ax.plot(x, y, label=f"{name} (EER {100 * e:.2f} %)")
-    t = gauss.ppf(ticks)
-    labels = [f"{100 * v:g}" for v in ticks]
-    ax.set_xticks(t, labels)
-    ax.set_yticks(t, labels)
-    lim = gauss.ppf([0.0005, 0.5])
-    ax.set_xlim(*lim)
-    ax.set_ylim(*lim)
-    ax.plot(lim, lim, ":", color="grey", lw=0.8)
-    ax.set_xlabel("false acceptance rate (%)")
-    ax.set_ylabel("false rejection rate (%)")
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, loc="upper right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def _plot_mc(
-    path: Path, entries: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, float]]
-) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(entries), figsize=(4.5 * len(entries), 4), squeeze=False)
-    for ax, (name, (mean, std, y, thr)) in zip(axes[0], entries.items()):
-        correct = (mean >= thr).astype(np.int64) == y
-        ax.scatter(mean[correct], std[correct], s=4, alpha=0.5, label="correct")
-        ax.scatter(mean[~correct], std[~correct], s=6, alpha=0.8, color="crimson", label="wrong")
-        ax.axvline(thr, color="black", lw=0.8, ls="--", label="threshold")
-        ax.axhline(float(np.median(std)), color="grey", lw=0.8, ls=":", label="median std")
-        ax.set_xlabel("MC mean score")
-        ax.set_ylabel("MC std")
-        ax.set_title(name, fontsize=9)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf)
+    w.writerow(["true \\ predicted", *col_labels])
+    for lab, row in zip(labels, matrix):
+        w.writerow([lab, *row])
+    return atomic_write(path, buf.getvalue())
 
 
 def save_figures(result: EvaluationResult, out_dir: str | Path) -> list[Path]:
     """Write DET curves, confusion matrices (PNG + CSV) and MC-dropout plots; returns paths."""
+    from .plots import fig_confusion, fig_det_families, fig_mc, save_png
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     m = result.metrics
@@ -1016,7 +921,7 @@ def save_figures(result: EvaluationResult, out_dir: str | Path) -> list[Path]:
         if curves:
             what = "1-s chunk" if level == "chunk" else f"{m['decision_s']:g}-s decision"
             title = f"DET, {m['split']} split, per {what}"
-            written.append(_plot_det(out / f"det_{level}.png", curves, title))
+            written.append(save_png(fig_det_families(curves, title), out / f"det_{level}.png"))
     for family in ("cosine", "heads"):
         fm = m.get(family) or {}
         for level, am in (fm.get("authentication") or {}).items():
@@ -1025,31 +930,20 @@ def save_figures(result: EvaluationResult, out_dir: str | Path) -> list[Path]:
                 written.append(
                     _write_csv(out / f"{stem}.csv", am["confusion"], AUTH_LABELS, AUTH_LABELS)
                 )
-                written.append(
-                    _plot_confusion(
-                        out / f"{stem}.png",
-                        np.array(am["confusion"]),
-                        AUTH_LABELS,
-                        AUTH_LABELS,
-                        f"authentication ({family}, {level}, thr {am['threshold']:.3f})",
-                    )
-                )
+                title = f"authentication ({family}, {level}, thr {am['threshold']:.3f})"
+                fig = fig_confusion(np.array(am["confusion"]), AUTH_LABELS, title)
+                written.append(save_png(fig, out / f"{stem}.png"))
         for level, im in (fm.get("identification") or {}).items():
             stem = f"confusion_ident_{family}_{level}"
             cols = im["confusion_labels"]
             written.append(_write_csv(out / f"{stem}.csv", im["confusion"], cols[:-1], cols))
-            written.append(
-                _plot_confusion(
-                    out / f"{stem}.png",
-                    np.array(im["confusion"]),
-                    cols[:-1],
-                    cols,
-                    f"identification ({family}, {level}), top-1 {100 * (im['top1_accuracy'] or 0):.1f} %",
-                )
-            )
+            top1 = 100 * (im["top1_accuracy"] or 0)
+            title = f"identification ({family}, {level}), top-1 {top1:.1f} %"
+            fig = fig_confusion(np.array(im["confusion"]), cols[:-1], title, col_labels=cols)
+            written.append(save_png(fig, out / f"{stem}.png"))
     if result.mc:
         entries = {f"{fam} {lev}": v for (fam, lev), v in result.mc.items()}
-        written.append(_plot_mc(out / "mc_dropout.png", entries))
+        written.append(save_png(fig_mc(entries), out / "mc_dropout.png"))
     return written
 
 

@@ -22,12 +22,36 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
-from voxgate.core.errors import CheckpointError, ConfigError, DatasetError
+from voxgate.core.errors import CheckpointError, ConfigError
 from voxgate.core.fileio import atomic_write
 
 from .h5data import read_columns, read_features, read_meta
+from .plots import (
+    AUTH_COLOR,
+    DPI,
+    OTHER_COLOR,
+    OUT_COLOR,
+    TOP_SPEAKERS,
+    Scalars,
+    fig_batch_curves,
+    fig_class_balance,
+    fig_confusion,
+    fig_det,
+    fig_duration_vs_chunks,
+    fig_durations,
+    fig_gender,
+    fig_mean_spectrograms,
+    fig_per_class,
+    fig_score_hist,
+    fig_speaker_chunks,
+    fig_training_curves,
+    fig_tsne,
+    fig_val_accuracy_mc,
+    save_png,
+    split_tag,
+)
+from .trials import SCORES_FILE, read_scores
 
 __all__ = [
     "AUTH_COLOR",
@@ -48,7 +72,7 @@ __all__ = [
     "read_run_scalars",
     "split_tag",
     "eval_from_metrics",
-    "eval_from_model",
+    "eval_from_scores",
     "fig_class_balance",
     "fig_speaker_chunks",
     "fig_gender",
@@ -69,14 +93,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 # One colour per class, used in every figure (Okabe-Ito: colour-blind safe).
-AUTH_COLOR = "#D55E00"  # authorized: vermillion
-OUT_COLOR = "#0072B2"  # outsiders: blue
-OTHER_COLOR = "#B0B0B0"  # "other speakers" in per-speaker colourings
-CLASS_NAMES = ("outsiders", "authorized")  # index = HDF5 ``label`` value
-CLASS_COLORS = (OUT_COLOR, AUTH_COLOR)
-DPI = 110
-_RUN_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
-_TOP_SPEAKERS = 10
 
 
 # --------------------------------------------------------------------------------------------
@@ -332,255 +348,9 @@ def _read_features(path: Path, idx: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
-def _fig(width: float, height: float) -> Figure:
-    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
-
-
-def fig_class_balance(counts: Mapping[str, tuple[int, int]]) -> Figure:
-    """Bars of (authorized, outsiders) per group, e.g. {"speakers": (5, 35), ...}."""
-    fig = _fig(3.0 * max(1, len(counts)), 3.6)
-    axes = fig.subplots(1, max(1, len(counts)), squeeze=False)[0]
-    for ax, (group, (n_auth, n_out)) in zip(axes, counts.items()):
-        total = n_auth + n_out
-        bars = ax.bar(["authorized", "outsiders"], [n_auth, n_out], color=[AUTH_COLOR, OUT_COLOR])
-        for bar, n in zip(bars, (n_auth, n_out)):
-            share = f"{100 * n / total:.1f}%" if total else "-"
-            ax.annotate(
-                f"{n:,}\n{share}",
-                (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                ha="center",
-                va="bottom",
-                fontsize=8,
-            )
-        ax.set_title(group)
-        ax.set_ylabel(f"number of {group.split()[0]}")
-        ax.set_ylim(0, max(1, n_auth, n_out) * 1.25)
-    fig.suptitle("Class balance: authorized vs outsiders")
-    return fig
-
-
-def fig_speaker_chunks(
-    names: Sequence[str],
-    original: np.ndarray,
-    augmented: np.ndarray,
-    authorized: np.ndarray,
-) -> Figure:
-    """Sorted bars of original chunks per speaker, augmented copies stacked (lighter)."""
-    original = np.asarray(original)
-    augmented = np.asarray(augmented)
-    authorized = np.asarray(authorized, dtype=bool)
-    order = np.argsort(-(original + augmented), kind="stable")
-    fig = _fig(11.0, 4.2)
-    ax = fig.subplots()
-    x = np.arange(len(order))
-    colors = [AUTH_COLOR if authorized[i] else OUT_COLOR for i in order]
-    ax.bar(x, original[order], color=colors, label="original chunks")
-    if augmented.sum() > 0:
-        ax.bar(x, augmented[order], bottom=original[order], color=colors, alpha=0.35)
-    ax.set_xticks(x)
-    ax.set_xticklabels([names[i] for i in order], rotation=90, fontsize=7 if len(x) > 20 else 9)
-    ax.set_xlabel("speaker (sorted by chunk count)")
-    ax.set_ylabel("chunks (1 s each)")
-    ax.set_title("Chunks per speaker (solid: original, light: augmented copies)")
-    from matplotlib.patches import Patch
-
-    handles = [
-        Patch(color=AUTH_COLOR, label="authorized"),
-        Patch(color=OUT_COLOR, label="outsiders"),
-    ]
-    if augmented.sum() > 0:
-        handles.append(Patch(color="grey", alpha=0.35, label="augmented copies"))
-    ax.legend(handles=handles, loc="upper right")
-    ax.set_xlim(-0.6, len(x) - 0.4)
-    return fig
-
-
-def fig_gender(counts: Mapping[str, Mapping[str, int]], unit: str = "speakers") -> Figure:
-    """Grouped bars: counts[class]["M"|"F"|"unknown"] for class "authorized"/"outsiders"."""
-    genders = ["M", "F", "unknown"]
-    fig = _fig(5.5, 3.6)
-    ax = fig.subplots()
-    x = np.arange(len(genders))
-    w = 0.38
-    for k, (cls, color) in enumerate((("authorized", AUTH_COLOR), ("outsiders", OUT_COLOR))):
-        vals = [int(counts.get(cls, {}).get(g, 0)) for g in genders]
-        bars = ax.bar(x + (k - 0.5) * w, vals, w, color=color, label=cls)
-        ax.bar_label(bars, fontsize=8)
-    ax.set_xticks(x)
-    ax.set_xticklabels(["male", "female", "unknown"])
-    ax.set_ylabel(f"number of {unit}")
-    ax.set_title(f"Gender split ({unit})")
-    ax.legend()
-    return fig
-
-
-def fig_durations(duration_s: np.ndarray, labels: np.ndarray) -> Figure:
-    """Histograms (log-spaced bins, log x) of raw recording durations per class."""
-    d = np.asarray(duration_s, dtype=np.float64)
-    labels = np.asarray(labels)
-    ok = np.isfinite(d) & (d > 0)
-    fig = _fig(7.0, 3.8)
-    ax = fig.subplots()
-    if ok.any():
-        lo, hi = d[ok].min(), d[ok].max()
-        if hi <= lo:
-            lo, hi = lo / 1.5, hi * 1.5
-        bins = np.geomspace(lo, hi, 30)
-        for cls, name, color in ((1, "authorized", AUTH_COLOR), (0, "outsiders", OUT_COLOR)):
-            sel = ok & (labels == cls)
-            if sel.any():
-                ax.hist(d[sel], bins=bins, color=color, alpha=0.55, label=f"{name} (n={sel.sum()})")
-        med = float(np.median(d[ok]))
-        ax.axvline(med, color="black", ls="--", lw=1, label=f"median {med:.1f} s")
-        ax.set_xscale("log")
-        ax.legend()
-    ax.set_xlabel("raw recording duration (s, log scale)")
-    ax.set_ylabel("recordings")
-    ax.set_title("Distribution of recording durations")
-    return fig
-
-
-def fig_duration_vs_chunks(
-    duration_s: np.ndarray, chunks: np.ndarray, labels: np.ndarray
-) -> tuple[Figure, ChunkRateFit]:
-    """Scatter of original chunks vs raw duration with the fitted line, and chunks/s histogram."""
-    fit = chunk_rate_fit(duration_s, chunks)
-    d = np.asarray(duration_s, dtype=np.float64)
-    c = np.asarray(chunks, dtype=np.float64)
-    labels = np.asarray(labels)
-    ok = np.isfinite(d) & (d > 0)
-    fig = _fig(11.0, 4.0)
-    ax1, ax2 = fig.subplots(1, 2)
-    for cls, name, color in ((0, "outsiders", OUT_COLOR), (1, "authorized", AUTH_COLOR)):
-        sel = ok & (labels == cls)
-        ax1.scatter(d[sel], c[sel], s=10, alpha=0.6, color=color, label=name)
-    if ok.any() and math.isfinite(fit.slope):
-        xs = np.linspace(0, d[ok].max(), 50)
-        ax1.plot(
-            xs,
-            fit.slope * xs + fit.intercept,
-            color="black",
-            lw=1.5,
-            label=f"fit: {fit.slope:.3f} chunks/s (R²={fit.r2:.2f})",
-        )
-        ax1.plot(xs, xs, color="grey", ls=":", lw=1, label="1 chunk per second")
-    ax1.set_xlabel("raw recording duration (s)")
-    ax1.set_ylabel("original chunks (aug = 0)")
-    ax1.set_title("Recording duration vs chunk count")
-    ax1.legend(fontsize=8)
-    if fit.rates.size:
-        ax2.hist(fit.rates, bins=30, color="#555555")
-        ax2.axvline(fit.mean_rate, color="black", ls="--", label=f"mean {fit.mean_rate:.3f}")
-        ax2.axvline(1.0, color="grey", ls=":", label="1.0")
-        ax2.legend(fontsize=8)
-    ax2.set_xlabel("chunks per second of raw duration")
-    ax2.set_ylabel("recordings")
-    ax2.set_title("Chunks per second, per recording")
-    return fig, fit
-
-
-def fig_mean_spectrograms(
-    mean_auth: np.ndarray,
-    mean_out: np.ndarray,
-    *,
-    frame_s: float | None = None,
-    n_auth: int | None = None,
-    n_out: int | None = None,
-) -> Figure:
-    """Average log-mel (T, M) per class side by side, and authorized − outsiders.
-
-    frame_s: hop between frames in seconds (time axis in seconds when given, else frames).
-    """
-    fig = _fig(13.0, 3.8)
-    axes = fig.subplots(1, 3)
-    a = np.asarray(mean_auth, dtype=np.float64).T  # (M, T): mel band on y
-    o = np.asarray(mean_out, dtype=np.float64).T
-    t = a.shape[1]
-    extent = (0, t * frame_s if frame_s else t, -0.5, a.shape[0] - 0.5)
-    finite = np.concatenate([a[np.isfinite(a)], o[np.isfinite(o)]])
-    vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (-80.0, 0.0)
-    for ax, img, title, n in (
-        (axes[0], a, "authorized", n_auth),
-        (axes[1], o, "outsiders", n_out),
-    ):
-        im = ax.imshow(
-            img, origin="lower", aspect="auto", extent=extent, vmin=vmin, vmax=vmax, cmap="magma"
-        )
-        ax.set_title(f"mean log-mel: {title}" + (f" (n={n})" if n is not None else ""))
-        fig.colorbar(im, ax=ax, label="dB (re chunk peak)")
-    diff = a - o
-    lim = float(np.nanmax(np.abs(diff))) if np.isfinite(diff).any() else 1.0
-    im = axes[2].imshow(
-        diff, origin="lower", aspect="auto", extent=extent, cmap="RdBu_r", vmin=-lim, vmax=lim
-    )
-    axes[2].set_title("difference: authorized − outsiders")
-    fig.colorbar(im, ax=axes[2], label="dB")
-    for ax in axes:
-        ax.set_xlabel("time (s)" if frame_s else "time frame")
-        ax.set_ylabel("mel band")
-    return fig
-
-
-def fig_tsne(
-    xy: np.ndarray,
-    labels: np.ndarray,
-    speakers: np.ndarray,
-    speaker_names: Sequence[str],
-    title: str,
-) -> Figure:
-    """Two scatter panels of the same 2-D points: by class, and by speaker (top 10, others grey)."""
-    xy = np.asarray(xy)
-    labels = np.asarray(labels)
-    speakers = np.asarray(speakers)
-    fig = _fig(12.0, 5.0)
-    ax1, ax2 = fig.subplots(1, 2)
-    for cls, name, color in ((0, "outsiders", OUT_COLOR), (1, "authorized", AUTH_COLOR)):
-        sel = labels == cls
-        ax1.scatter(
-            xy[sel, 0], xy[sel, 1], s=6, alpha=0.6, color=color, label=f"{name} ({sel.sum()})"
-        )
-    ax1.set_title("coloured by class")
-    ax1.legend(markerscale=2, fontsize=8)
-    counts = Counter(speakers.tolist())
-    top = [s for s, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:_TOP_SPEAKERS]]
-    other = ~np.isin(speakers, top)
-    ax2.scatter(xy[other, 0], xy[other, 1], s=5, alpha=0.35, color=OTHER_COLOR, label="others")
-    cmap = [
-        "#1f77b4",
-        "#ff7f0e",
-        "#2ca02c",
-        "#d62728",
-        "#9467bd",
-        "#8c564b",
-        "#e377c2",
-        "#7f7f7f",
-        "#bcbd22",
-        "#17becf",
-    ]
-    for k, s in enumerate(top):
-        sel = speakers == s
-        ax2.scatter(
-            xy[sel, 0],
-            xy[sel, 1],
-            s=7,
-            alpha=0.8,
-            color=cmap[k % len(cmap)],
-            label=speaker_names[s],
-        )
-    ax2.set_title(f"coloured by speaker (top {len(top)} by count)")
-    ax2.legend(markerscale=2, fontsize=7, ncol=2)
-    for ax in (ax1, ax2):
-        ax.set_xlabel("t-SNE 1 (a.u.)")
-        ax.set_ylabel("t-SNE 2 (a.u.)")
-    fig.suptitle(title)
-    return fig
-
-
 # --------------------------------------------------------------------------------------------
 # Training runs (TensorBoard)
 # --------------------------------------------------------------------------------------------
-
-Scalars = dict[str, tuple[np.ndarray, np.ndarray]]  # tag -> (steps int64 (K,), values float64 (K,))
 
 
 def _tb_dir(run_dir: Path) -> Path:
@@ -617,159 +387,6 @@ def read_run_scalars(run_dir: str | Path) -> Scalars:
             np.array([by_step[k] for k in steps], dtype=np.float64),
         )
     return series
-
-
-def split_tag(tag: str) -> tuple[str, str]:
-    """``epoch/val_acc/identification`` -> (``epoch/val_acc``, ``identification``); plain -> (tag, "")."""
-    parts = tag.split("/")
-    if len(parts) >= 3:
-        return "/".join(parts[:2]), "/".join(parts[2:])
-    return tag, ""
-
-
-def _variants(
-    runs: Mapping[str, Scalars], base: str
-) -> list[tuple[str, str, tuple[np.ndarray, np.ndarray]]]:
-    """(run, head, series) for every tag ``base`` or ``base/<head>`` across runs."""
-    found = []
-    for run, scalars in runs.items():
-        for tag in sorted(scalars):
-            b, head = split_tag(tag)
-            if b == base:
-                found.append((run, head, scalars[tag]))
-    return found
-
-
-def _series_label(run: str, head: str, multi_run: bool, scalars: Scalars | None = None) -> str:
-    """Legend text: run name (when several runs), head; a multi-head run's plain tag = "combined"."""
-    parts = [run] if multi_run else []
-    if head:
-        parts.append(head)
-    elif scalars is not None and any(split_tag(t)[1] for t in scalars):
-        parts.append("combined")
-    return " · ".join(parts)
-
-
-def _series_colors(runs: Mapping[str, Scalars]) -> dict[tuple[str, str], str]:
-    """One colour per (run, head) pair, stable across figures."""
-    keys: list[tuple[str, str]] = []
-    for run, scalars in runs.items():
-        heads = sorted({split_tag(t)[1] for t in scalars if t.startswith("epoch/")})
-        keys += [(run, h) for h in heads or [""]]
-    return {k: _RUN_COLORS[i % len(_RUN_COLORS)] for i, k in enumerate(keys)}
-
-
-_PANELS = (
-    ("loss", "epoch/train_loss", "epoch/val_loss", "loss (cross-entropy over AAM logits)"),
-    ("accuracy", "epoch/train_acc", "epoch/val_acc", "accuracy (fraction)"),
-    ("learning rate", "epoch/lr", None, "learning rate"),
-    ("macro-F1", "epoch/train_macro_f1", "epoch/val_macro_f1", "macro-F1 (fraction)"),
-)
-
-
-def fig_training_curves(runs: Mapping[str, Scalars]) -> Figure:
-    """2×2 panels (loss, accuracy, learning rate, macro-F1) over epochs; train solid, val dashed.
-
-    runs: {run name: {tag: (steps, values)}}; head-suffixed tags become separate series.
-    """
-    colors = _series_colors(runs)
-    multi = len(runs) > 1
-    fig = _fig(12.0, 8.0)
-    axes = fig.subplots(2, 2).ravel()
-    for ax, (title, train_tag, val_tag, ylabel) in zip(axes, _PANELS):
-        drawn = False
-        for tag, style, kind in ((train_tag, "-", "train"), (val_tag, "--", "val")):
-            if tag is None:
-                continue
-            for run, head, (steps, vals) in _variants(runs, tag):
-                label = _series_label(run, head, multi, runs[run])
-                label = f"{label} {kind}".strip() if val_tag else (label or "lr")
-                ax.plot(
-                    steps,
-                    vals,
-                    style,
-                    marker="o",
-                    ms=3,
-                    color=colors.get((run, head), "black"),
-                    label=label,
-                )
-                drawn = True
-        ax.set_title(title + (" (train solid, validation dashed)" if val_tag else ""))
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel(ylabel)
-        if title == "learning rate" and drawn:
-            ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
-        if drawn:
-            ax.legend(fontsize=7)
-        else:
-            ax.text(0.5, 0.5, "not logged", ha="center", va="center", transform=ax.transAxes)
-    fig.suptitle("Training curves")
-    return fig
-
-
-def fig_val_accuracy_mc(runs: Mapping[str, Scalars]) -> Figure:
-    """Validation accuracy per epoch with ± MC-dropout spread error bars; one panel per head."""
-    colors = _series_colors(runs)
-    multi = len(runs) > 1
-    series = _variants(runs, "epoch/val_acc")
-    heads = sorted({h for _, h, _ in series}) or [""]
-    fig = _fig(5.5 * len(heads), 4.0)
-    axes = fig.subplots(1, len(heads), squeeze=False)[0]
-    for ax, head in zip(axes, heads):
-        for run, h, (steps, vals) in series:
-            if h != head:
-                continue
-            spread = runs[run].get(f"epoch/val_mc_spread/{h}" if h else "epoch/val_mc_spread")
-            if spread is None and h:
-                spread = runs[run].get("epoch/val_mc_spread")
-            yerr = None
-            if spread is not None:
-                lookup = dict(zip(spread[0].tolist(), spread[1].tolist()))
-                yerr = np.array([lookup.get(s, np.nan) for s in steps.tolist()])
-            color = colors.get((run, h), "black")
-            label = _series_label(run, "", multi) or "validation"
-            ax.errorbar(steps, vals, yerr=yerr, fmt="-o", ms=3, capsize=3, color=color, label=label)
-            if yerr is not None:
-                ax.fill_between(steps, vals - yerr, vals + yerr, color=color, alpha=0.15)
-        ax.set_title(f"validation accuracy ± MC-dropout spread{f' ({head})' if head else ''}")
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel("accuracy (fraction)")
-        ax.legend(fontsize=8)
-    return fig
-
-
-def _smooth(vals: np.ndarray, k: int) -> np.ndarray:
-    if k <= 1 or vals.size < k:
-        return vals
-    kernel = np.ones(k) / k
-    pad = np.concatenate([np.full(k - 1, vals[0]), vals])
-    return np.convolve(pad, kernel, mode="valid")
-
-
-def fig_batch_curves(runs: Mapping[str, Scalars]) -> Figure | None:
-    """Batch-level loss and accuracy (raw, faint; moving average, solid); None when not logged."""
-    colors = _series_colors(runs)
-    multi = len(runs) > 1
-    panels = [(base, _variants(runs, base)) for base in ("batch/loss", "batch/acc")]
-    if not any(v for _, v in panels):
-        return None
-    fig = _fig(12.0, 3.8)
-    axes = fig.subplots(1, 2)
-    for ax, (base, series) in zip(axes, panels):
-        for run, head, (steps, vals) in series:
-            color = colors.get((run, head), colors.get((run, ""), "black"))
-            k = max(1, vals.size // 50)
-            ax.plot(steps, vals, color=color, alpha=0.25, lw=0.8)
-            label = _series_label(run, head, multi) or "train"
-            ax.plot(steps, _smooth(vals, k), color=color, lw=1.5, label=f"{label} (avg of {k})")
-        ax.set_title(base.replace("batch/", "training batch "))
-        ax.set_xlabel("step (batch)")
-        ax.set_ylabel("loss" if base.endswith("loss") else "accuracy (fraction)")
-        if series:
-            ax.legend(fontsize=8)
-    return fig
 
 
 def _training_rows(runs: Mapping[str, Scalars]) -> list[list[str]]:
@@ -893,7 +510,7 @@ def eval_from_metrics(
     [outsider, authorized]), report (classification_report), eer, eer_threshold, threshold,
     far, frr, min_dcf, accuracy; identification entries hold confusion (rows = present
     classes, columns = those + "other"), confusion_labels, per_class, top1_accuracy, macro_f1.
-    metrics.json holds no per-trial scores, so DET and histograms need --model.
+    metrics.json holds no per-trial scores; DET and histograms come from scores.npz.
     """
     data = EvalData(source=f"metrics.json: {family}, per {level}")
     fam = metrics.get(family) if isinstance(metrics.get(family), Mapping) else None
@@ -969,246 +586,19 @@ def _embed(encoder: Any, feats: np.ndarray, batch: int = 256) -> np.ndarray:
     return np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, 0), np.float32)
 
 
-def eval_from_model(
-    encoder: Any,
-    summary: DatasetSummary,
-    *,
-    seed: int = 0,
-    max_train_per_speaker: int = 200,
-    max_test: int = 5000,
-) -> EvalData:
-    """Score the test split (original chunks) against per-speaker profiles from train embeddings.
-
-    Profile = L2-normalised mean of a speaker's train embeddings (at most
-    ``max_train_per_speaker`` chunks). Authentication score of a chunk = max cosine over the
-    authorized profiles; prediction = score >= the checkpoint's threshold (the EER threshold when
-    the checkpoint has none). Identification = nearest profile over all speakers.
-    """
-    from voxgate.core import metrics as vm
-    from voxgate.core.scoring import make_profile
-
-    rng = np.random.default_rng(seed)
-    orig = summary.aug == 0
-    train_idx = []
-    for s in np.unique(summary.speaker[orig & (summary.split == 0)]):
-        idx = np.flatnonzero(orig & (summary.split == 0) & (summary.speaker == s))
-        train_idx.append(_sample(rng, idx, max_train_per_speaker))
-    test_idx = _sample(rng, np.flatnonzero(orig & (summary.split == 2)), max_test)
-    if not train_idx or test_idx.size == 0:
-        raise DatasetError(f"{summary.path}: no original train or test chunks to evaluate")
-    train_idx_all = np.sort(np.concatenate(train_idx))
-    train_emb = _embed(encoder, _read_features(summary.path, train_idx_all))
-    test_emb = _embed(encoder, _read_features(summary.path, test_idx))
-    train_spk = summary.speaker[train_idx_all]
-    prof_speakers = np.unique(train_spk)
-    profiles = np.stack([make_profile(train_emb[train_spk == s]) for s in prof_speakers])
-    cos = test_emb @ profiles.T  # (B, S)
-    auth_cols = summary.speaker_authorized[prof_speakers]
-    if not auth_cols.any():
-        raise DatasetError(f"{summary.path}: no authorized speaker has train chunks")
-    score = cos[:, auth_cols].max(axis=1)
-    y_auth = summary.label[test_idx].astype(np.int64)
-    genuine, impostor = score[y_auth == 1], score[y_auth == 0]
-    data = EvalData(source="computed from --model")
-    data.genuine, data.impostor = genuine, impostor
-    if genuine.size and impostor.size:
-        data.eer, data.eer_threshold = (float(v) for v in vm.eer(genuine, impostor))
-        far, frr, _ = vm.det_curve(genuine, impostor)
-        data.det_far, data.det_frr = np.asarray(far), np.asarray(frr)
-        data.summary["eer"] = data.eer
-    # The checkpoint's main threshold is for 3-s decisions; 1-s chunks use cosine_1s.
-    thr = _float((getattr(encoder, "calibration", None) or {}).get("cosine_1s"))
-    data.threshold = thr if thr is not None else data.eer_threshold
-    if data.threshold is not None:
-        pred = (score >= data.threshold).astype(np.int64)
-        data.auth_confusion = np.asarray(vm.confusion_matrix(y_auth, pred, 2))
-        data.auth_report = vm.classification_report(y_auth, pred, list(data.auth_labels))
-        data.summary["accuracy"] = float(data.auth_report.get("accuracy", np.nan))
-        if genuine.size and impostor.size:
-            far, frr = vm.far_frr(genuine, impostor, data.threshold)
-            data.summary["far"], data.summary["frr"] = float(far), float(frr)
-    remap = {int(s): k for k, s in enumerate(prof_speakers)}
-    known = np.isin(summary.speaker[test_idx], prof_speakers)
-    y_id = np.array([remap[int(s)] for s in summary.speaker[test_idx][known]], dtype=np.int64)
-    p_id = cos[known].argmax(axis=1)
-    names = [summary.speakers[s] for s in prof_speakers]
-    if y_id.size:
-        data.id_confusion = np.asarray(vm.confusion_matrix(y_id, p_id, len(names)))
-        data.id_labels = names
-        data.id_report = vm.classification_report(y_id, p_id, names)
-        data.summary["identification.top1_accuracy"] = float(data.id_report.get("accuracy", np.nan))
-    data.summary["test chunks scored"] = int(test_idx.size)
+def eval_from_scores(path: str | Path, family: str = "cosine", level: str = "chunk") -> EvalData:
+    """Genuine and impostor trial scores of one family and level from ``voxgate evaluate``'s
+    scores.npz (see trials.py); the DET curve and its EER are computed from them."""
+    trials = read_scores(path)
+    if (family, level) not in trials:
+        if not trials:
+            return EvalData(source=f"{Path(path).name}: empty")
+        family, level = next(iter(trials))
+    scores, y = trials[(family, level)]
+    data = EvalData(source=f"{Path(path).name}: {family}, per {level}")
+    data.genuine, data.impostor = scores[y == 1], scores[y == 0]
+    data.summary["test chunks scored"] = int(scores.size)
     return data
-
-
-def fig_confusion(
-    cm: np.ndarray, labels: Sequence[str], title: str, col_labels: Sequence[str] | None = None
-) -> Figure:
-    """Counts and row-normalised (recall) confusion matrices side by side; rows = true class.
-
-    cm (R, C) int; labels: R row names; col_labels: C column names (default = labels).
-    """
-    cm = np.asarray(cm, dtype=np.float64)
-    col_labels = list(labels) if col_labels is None else list(col_labels)
-    n = max(cm.shape)
-    big = n > 12
-    size = 6.5 if big else 4.6
-    fig = _fig(2 * size + 1.0, size)
-    axes = fig.subplots(1, 2)
-    rows = cm.sum(axis=1, keepdims=True)
-    norm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
-    for ax, mat, kind, fmt in (
-        (axes[0], cm, "counts", "{:.0f}"),
-        (axes[1], norm, "normalised by true class", "{:.2f}"),
-    ):
-        im = ax.imshow(mat, cmap="Blues", vmin=0, vmax=mat.max() if kind == "counts" else 1.0)
-        fig.colorbar(im, ax=ax, shrink=0.8, label="chunks" if kind == "counts" else "fraction")
-        if not big:
-            thresh = mat.max() / 2 if mat.max() > 0 else 1
-            for i in range(cm.shape[0]):
-                for j in range(cm.shape[1]):
-                    ax.text(
-                        j,
-                        i,
-                        fmt.format(mat[i, j]),
-                        ha="center",
-                        va="center",
-                        fontsize=9,
-                        color="white" if mat[i, j] > thresh else "black",
-                    )
-        fs = 5 if big else 9
-        ax.set_xticks(np.arange(cm.shape[1]))
-        ax.set_yticks(np.arange(cm.shape[0]))
-        ax.set_xticklabels(col_labels, rotation=90 if big else 0, fontsize=fs)
-        ax.set_yticklabels(labels, fontsize=fs)
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
-        ax.set_title(kind)
-    fig.suptitle(title)
-    return fig
-
-
-def fig_per_class(
-    report: Mapping[str, Any], title: str, colors: Sequence[str] | None = None
-) -> Figure:
-    """Grouped precision / recall / F1 bars per class, support written under each class name."""
-    per = report.get("per_class", {})
-    names = list(per)
-    n = len(names)
-    fig = _fig(min(16.0, max(6.0, 0.45 * n + 3)), 4.2)
-    ax = fig.subplots()
-    x = np.arange(n)
-    w = 0.27
-    metric_colors = ("#444444", "#888888", "#CCCCCC")
-    for k, (m, c) in enumerate(zip(("precision", "recall", "f1"), metric_colors)):
-        vals = [float(per[name].get(m, np.nan)) for name in names]
-        ax.bar(x + (k - 1) * w, vals, w, color=c, edgecolor="black", lw=0.4, label=m)
-    if colors is not None:
-        for xi, col in zip(x, colors):
-            ax.axvspan(xi - 0.45, xi + 0.45, color=col, alpha=0.08, lw=0)
-    ax.set_xticks(x)
-    ax.set_xticklabels(
-        [f"{name}\n(n={int(per[name].get('support', 0))})" for name in names],
-        rotation=90 if n > 8 else 0,
-        fontsize=6 if n > 20 else 9,
-    )
-    ax.set_ylim(0, 1.08)
-    ax.set_ylabel("score (fraction)")
-    macro = report.get("macro", {})
-    extra = f"; macro-F1 {float(macro['f1']):.3f}" if "f1" in macro else ""
-    acc = report.get("accuracy")
-    extra += f"; accuracy {float(acc):.3f}" if acc is not None else ""
-    ax.set_title(f"{title}{extra}")
-    ax.legend(loc="lower right", fontsize=8)
-    return fig
-
-
-def fig_det(
-    far: np.ndarray,
-    frr: np.ndarray,
-    *,
-    eer: float | None = None,
-    threshold_point: tuple[float, float] | None = None,
-    threshold: float | None = None,
-) -> Figure:
-    """DET curve (FRR vs FAR on normal-deviate axes) with the EER point and the operating point.
-
-    threshold_point: (far, frr) at the operating ``threshold``.
-    """
-    from scipy.stats import norm
-
-    lo = 1e-4
-    far = np.clip(np.asarray(far, dtype=np.float64), lo, 1 - lo)
-    frr = np.clip(np.asarray(frr, dtype=np.float64), lo, 1 - lo)
-    fig = _fig(5.5, 5.2)
-    ax = fig.subplots()
-    ax.plot(norm.ppf(far), norm.ppf(frr), color="black", lw=1.5, label="DET")
-    if eer is not None:
-        e = min(max(eer, lo), 1 - lo)
-        ax.plot(
-            norm.ppf(e), norm.ppf(e), "o", color=AUTH_COLOR, ms=8, label=f"EER {100 * eer:.2f}%"
-        )
-    if threshold_point is not None:
-        fa, fr = (min(max(v, lo), 1 - lo) for v in threshold_point)
-        thr = f" (threshold {threshold:.3f})" if threshold is not None else ""
-        ax.plot(
-            norm.ppf(fa),
-            norm.ppf(fr),
-            "s",
-            color=OUT_COLOR,
-            ms=8,
-            label=f"operating point{thr}: FAR {100 * threshold_point[0]:.2f}%, FRR {100 * threshold_point[1]:.2f}%",
-        )
-    ticks = np.array([0.001, 0.01, 0.05, 0.2, 0.5, 0.8, 0.95])
-    tl = [f"{100 * t:g}" for t in ticks]
-    ax.set_xticks(norm.ppf(ticks))
-    ax.set_xticklabels(tl)
-    ax.set_yticks(norm.ppf(ticks))
-    ax.set_yticklabels(tl)
-    lim = norm.ppf([0.0005, 0.99])
-    ax.set_xlim(*lim)
-    ax.set_ylim(*lim)
-    ax.plot(lim, lim, ls=":", color="grey", lw=1)
-    ax.set_xlabel("false acceptance rate (%)")
-    ax.set_ylabel("false rejection rate (%)")
-    ax.set_title("DET curve (authentication)")
-    ax.legend(fontsize=7, loc="upper right")
-    ax.grid(alpha=0.3)
-    return fig
-
-
-def fig_score_hist(
-    genuine: np.ndarray,
-    impostor: np.ndarray,
-    *,
-    threshold: float | None = None,
-    eer_threshold: float | None = None,
-) -> Figure:
-    """Density histograms of genuine (authorized) and impostor (outsider) trial scores."""
-    g = np.asarray(genuine, dtype=np.float64)
-    i = np.asarray(impostor, dtype=np.float64)
-    both = np.concatenate([g, i])
-    fig = _fig(7.0, 3.8)
-    ax = fig.subplots()
-    if both.size:
-        bins = np.linspace(both.min(), both.max() + 1e-9, 50)
-        ax.hist(
-            i, bins=bins, density=True, alpha=0.55, color=OUT_COLOR, label=f"impostor (n={i.size})"
-        )
-        ax.hist(
-            g, bins=bins, density=True, alpha=0.55, color=AUTH_COLOR, label=f"genuine (n={g.size})"
-        )
-    if threshold is not None:
-        ax.axvline(threshold, color="black", lw=1.5, label=f"operating threshold {threshold:.3f}")
-    if eer_threshold is not None:
-        ax.axvline(
-            eer_threshold, color="black", ls="--", lw=1, label=f"EER threshold {eer_threshold:.3f}"
-        )
-    ax.set_xlabel("score (cosine similarity)")
-    ax.set_ylabel("density")
-    ax.set_title("Scores of genuine vs impostor trials")
-    ax.legend(fontsize=8)
-    return fig
 
 
 # --------------------------------------------------------------------------------------------
@@ -1245,7 +635,7 @@ class _Report:
 
     def add(self, section: str, name: str, fig: Figure, title: str, caption: str) -> None:
         path = self.out_dir / f"{name}.png"
-        fig.savefig(path, dpi=DPI, metadata={"Software": None})
+        save_png(fig, path)
         self.figures.append(ReportFigure(name, section, title, caption, path))
 
     def table(self, section: str, title: str, header: list[str], rows: list[list[Any]]) -> None:
@@ -1464,7 +854,8 @@ def _dataset_section(
             f"Median {np.nanmedian(dur):.1f} s, range {np.nanmin(dur):.1f}–{np.nanmax(dur):.1f} s "
             f"over {int(np.isfinite(dur).sum())} recordings.",
         )
-        fig, fit = fig_duration_vs_chunks(dur, rec["chunks"], rec["label"])
+        fit = chunk_rate_fit(dur, rec["chunks"])
+        fig = fig_duration_vs_chunks(dur, rec["chunks"], rec["label"], fit)
         rep.numbers["chunks_per_second_slope"] = fit.slope
         rep.numbers["chunks_per_second_mean"] = fit.mean_rate
         ok = np.isfinite(speech) & (speech > 0)
@@ -1536,7 +927,7 @@ def _dataset_section(
             "t-SNE of pooled features",
             f"{idx.size} original chunks sampled with seed {seed}; each chunk is its log-mel mean and "
             f"standard deviation over time ({2 * summary.feature_shape[1]} values, standardised). "
-            f"Left by class, right by speaker (the {_TOP_SPEAKERS} most frequent speakers in the "
+            f"Left by class, right by speaker (the {TOP_SPEAKERS} most frequent speakers in the "
             f"sample; others grey).",
         )
         if encoder is not None:
@@ -1576,7 +967,7 @@ def _training_section(rep: _Report, run_dirs: Sequence[Path]) -> None:
         "Runs in mode 'both' show one series per head (authentication, identification). Validation "
         "uses held-out recordings (split by recording), so it is not optimistic.",
     )
-    if _variants(runs, "epoch/val_acc"):
+    if any(split_tag(t)[0] == "epoch/val_acc" for s in runs.values() for t in s):
         has_spread = any(split_tag(t)[0] == "epoch/val_mc_spread" for s in runs.values() for t in s)
         rep.add(
             "Training",
@@ -1732,7 +1123,7 @@ def _evaluation_section(rep: _Report, data: EvalData) -> None:
         rep.numbers["eval.det_eer"] = det_eer
     else:
         wanted.append(
-            "DET curve (metrics.json holds no per-trial scores; give --model to compute them)"
+            "DET curve (no per-trial scores: no scores.npz from voxgate evaluate in --eval DIR)"
         )
     if has_scores:
         rep.add(
@@ -1747,7 +1138,7 @@ def _evaluation_section(rep: _Report, data: EvalData) -> None:
             "speaker). Overlap is where errors happen.",
         )
     else:
-        wanted.append("score histograms (need per-trial scores; give --model)")
+        wanted.append("score histograms (need per-trial scores: scores.npz in --eval DIR)")
     summary = dict(data.summary)
     if det_eer is not None and has_scores:
         summary["EER of the plotted trials"] = det_eer
@@ -1779,11 +1170,11 @@ def build_report(
 ) -> ReportResult:
     """Write PNG figures and a self-contained ``index.html`` into ``out_dir``.
 
-    data_path: the HDF5 dataset (dataset figures; also needed to evaluate ``model``).
-    runs: run folders (``runs/NAME`` with TensorBoard events in ``tb/``), overlaid.
-    model: a checkpoint: adds a t-SNE of its embeddings and, where ``eval_dir`` lacks them,
-    evaluation figures computed on the test split. eval_dir: a ``voxgate evaluate`` output folder
-    holding ``metrics.json``. Raises DatasetError / ConfigError / CheckpointError on bad inputs.
+    data_path: the HDF5 dataset (dataset figures). runs: run folders (``runs/NAME`` with
+    TensorBoard events in ``tb/``), overlaid. model: a checkpoint for a t-SNE of its embeddings.
+    eval_dir: a ``voxgate evaluate`` output folder holding ``metrics.json`` and (for DET curve
+    and score histograms) ``scores.npz``; the report runs no evaluation itself.
+    Raises DatasetError / ConfigError / CheckpointError on bad inputs.
     """
     out = Path(out_dir)
     summary = load_dataset_summary(data_path) if data_path is not None else None
@@ -1828,16 +1219,13 @@ def build_report(
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{metrics_path}: not valid JSON ({exc})") from exc
         data = eval_from_metrics(metrics)
-    if encoder is not None and summary is not None:
-        computed = eval_from_model(encoder, summary, seed=seed)
-        if data is None:
-            data = computed
-        else:
-            data.merge_missing(computed)
+        scores_path = Path(eval_dir) / SCORES_FILE
+        if scores_path.is_file():
+            data.merge_missing(eval_from_scores(scores_path))
     if data is not None:
         _evaluation_section(rep, data)
     else:
-        rep.missing.append("evaluation figures: give --eval DIR or --model with --data")
+        rep.missing.append("evaluation figures: give --eval DIR (a voxgate evaluate output folder)")
     title = "voxgate report"
     if summary is not None:
         title += f": {summary.path.name}"

@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Write one PNG per figure and an index.html with every figure embedded, a caption "
             "under each and the key numbers in tables. Dataset figures come from --data, "
             "training curves from each --run's TensorBoard events, evaluation figures from "
-            "--eval's metrics.json and/or are computed with --model on the test split."
+            "--eval's metrics.json and scores.npz (written by voxgate evaluate)."
         ),
     )
     p.add_argument("--data", required=True, type=Path, help="HDF5 dataset (voxgate dataset build)")
@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="training run folder(s) (runs/NAME with tb/ inside); several runs are overlaid",
     )
     p.add_argument(
-        "--model", type=Path, default=None, help="checkpoint: embedding t-SNE and test-split scores"
+        "--model", type=Path, default=None, help="checkpoint: t-SNE of its embeddings"
     )
     p.add_argument(
         "--eval", dest="eval_dir", type=Path, default=None, help="voxgate evaluate output folder"
