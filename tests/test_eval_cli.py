@@ -205,3 +205,30 @@ def test_ood_suite_scores_every_set_on_the_same_trials(files, tmp_path: Path, ca
     emodb = [r for r in data["rows"] if r["set"].startswith("EmoDB") and r["test_s"] == 1.0][0]
     # enrolled on the neutral recording only: its 2 emotional recordings are the tests
     assert emodb["n_genuine"] == 2 * 2 * 3 and emodb["n_impostor"] == emodb["n_genuine"]
+
+
+def test_calibration_threshold_holds_on_every_set(monkeypatch) -> None:
+    """Two sets, one easy, one hard: the stored threshold is the hard set's."""
+    from voxgate.training import calibration as C
+
+    def fake_trials(encoder, cs, cfg):
+        base = 0.9 if cs.source == "hard" else 0.1
+        imp = [C.Trial(f"c{i}", "x", "y", "rejected", base - i / 1000) for i in range(200)]
+        return imp + [C.Trial("g", "y", "y", "accepted", 0.95)]
+
+    monkeypatch.setattr(C, "prepare_clips", lambda src, **kw: C.ClipSet({}, [], [], str(src)))
+    monkeypatch.setattr(C, "replay_trials", fake_trials)
+
+    class Enc:
+        class feature_config:
+            chunk_s = 1.0
+
+    monkeypatch.setattr(
+        "voxgate.core.inference.SpeakerEncoder.from_checkpoint", lambda *a, **k: Enc
+    )
+    monkeypatch.setattr("voxgate.core.checkpoint.read_checkpoint", lambda p: {"calibration": {}})
+    cal = C.calibrate("m.pt", [("easy", None), ("hard", None)], 0.01, write=False)
+    hard = [p for p in cal["per_set"] if p["data"] == "hard"][0]
+    assert cal["threshold"] == hard["set_threshold"] and hard["far"] <= 0.01
+    easy = [p for p in cal["per_set"] if p["data"] == "easy"][0]
+    assert easy["set_threshold"] < cal["threshold"] and easy["far"] == 0.0

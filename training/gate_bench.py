@@ -4,9 +4,11 @@ For each held-out set: every speaker is enrolled with ``voxgate enroll --file`` 
 enrollment speech written as WAV files), then for each enrolled speaker one
 ``voxgate verify --user NAME --json --scores --no-lockout --file CLIPS...`` process scores
 every test clip of the set (3-s and 10-s clips of speech, WAV float32). A clip of the same
-speaker is a genuine trial, any other an impostor trial. Rates at the model's shipped
-threshold, with Wilson 95 % intervals, go to ``<work>/gate_bench.json`` and are printed as a
-Markdown table (docs/benchmarks.md).
+speaker is a genuine trial, any other an impostor trial. Every trial's decision and score is
+saved (``trials.json``; scores do not depend on the threshold, so ``--reuse --threshold T``
+recomputes the rates without re-running). Rates at the model's shipped threshold, with
+Wilson 95 % intervals, go to ``<work>/gate_bench.json`` and are printed as a Markdown table
+(docs/benchmarks.md).
 
     python -m voxgate.training.gate_bench --model models/voxgate-base.pt \\
         --manifest ../shared/data/manifest.csv --work work/gate-bench
@@ -109,16 +111,33 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--manifest", default="../shared/data/manifest.csv")
     ap.add_argument("--work", type=Path, default=Path("work/gate-bench"))
     ap.add_argument("--clip-s", type=float, nargs="+", default=[3.0, 10.0])
+    ap.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="rates at this threshold (default: the model's); with --reuse, no re-run",
+    )
+    ap.add_argument(
+        "--reuse", action="store_true", help="recompute the rates from saved trials only"
+    )
     args = ap.parse_args(argv)
     from voxgate.core.checkpoint import read_checkpoint
 
-    threshold = float(read_checkpoint(args.model)["threshold"])
+    threshold = args.threshold
+    if threshold is None:
+        threshold = float(read_checkpoint(args.model)["threshold"])
     out: dict[str, Any] = {"model": args.model, "threshold": threshold, "rows": []}
     pooled: dict[float, list[Trial]] = {}
     for clip_s in args.clip_s:
         for label, subsets, sessions in SETS:
             work = args.work / f"{subsets[0].replace('/', '-')}-{clip_s:g}s"
-            trials = run_set(args.model, args.manifest, work, subsets, sessions, clip_s)
+            saved = work / "trials.json"
+            if args.reuse:
+                trials = [Trial(**t) for t in json.loads(saved.read_text())]
+            else:
+                trials = run_set(args.model, args.manifest, work, subsets, sessions, clip_s)
+                rows = [t.__dict__ for t in trials]
+                atomic_write(saved, json.dumps(rows) + "\n")
             pooled.setdefault(clip_s, []).extend(trials)
             out["rows"].append({"set": label, "clip_s": clip_s, **rates(trials, threshold)})
             print(_row(out["rows"][-1]), flush=True)
