@@ -53,3 +53,41 @@ def test_errors_exit_1_with_a_message(corpus, tmp_path, capsys):
     (tmp_path / "bad.h5").write_bytes(b"x")
     assert main(["dataset", "info", str(tmp_path / "bad.h5")]) == 1
     assert "bad.h5" in capsys.readouterr().err
+
+
+def _parse(argv: list[str]):
+    import argparse
+
+    from voxgate.training.dataset_cli import register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    return parser.parse_args(["dataset", "build", "src", "--out", "o.h5", "--authorized", "a", *argv])
+
+
+def test_build_config_layers_defaults_file_set_then_options(tmp_path):
+    from voxgate.training.build import BuildConfig
+    from voxgate.training.dataset_cli import _config_from_args
+
+    cfg_file = tmp_path / "build.json"
+    cfg_file.write_text(json.dumps({"seed": 3, "min_chunk_fraction": 0.75, "augment": ["vtlp"]}))
+    cfg = _config_from_args(_parse(["--config", str(cfg_file), "--set", "seed=5",
+                                    "--no-oversample", "--subsets", "x,y"]))  # fmt: skip
+    assert cfg.seed == 5 and cfg.min_chunk_fraction == 0.75 and cfg.augment == ("vtlp",)
+    assert cfg.oversample is False and cfg.subsets == ("x", "y")
+    assert cfg.oversample_max == BuildConfig.oversample_max and cfg.compression == "lzf"
+    assert _config_from_args(_parse(["--set", "seed=5", "--seed", "7"])).seed == 7
+    assert _config_from_args(_parse(["--compression", "none"])).compression is None
+    assert _config_from_args(_parse([])) == BuildConfig()
+
+
+def test_unknown_or_bad_config_keys_exit_1(corpus, tmp_path, capsys):
+    out = tmp_path / "f.h5"
+    base = ["dataset", "build", str(corpus), "--out", str(out), "--authorized", "ann", "--quiet"]
+    assert main([*base, "--set", "sed=1"]) == 1
+    assert "sed" in capsys.readouterr().err and not out.exists()
+    assert main([*base, "--aug-per-chunk", "some"]) == 1
+    assert "--aug-per-chunk" in capsys.readouterr().err
+    (tmp_path / "bad.json").write_text("[1]")
+    assert main([*base, "--config", str(tmp_path / "bad.json")]) == 1
+    assert "JSON object" in capsys.readouterr().err

@@ -29,12 +29,12 @@ from typing import Any
 
 import numpy as np
 
-from voxgate.core.config import FeatureConfig
+from voxgate.core.config import FeatureConfig, dataclass_from_dict
 from voxgate.core.errors import ConfigError, DatasetError
 from voxgate.core.fileio import TEMP_SUFFIX, atomic_path
 from voxgate.training.speakers import speaker_id, subset_matches
 
-from .augment import AUG_TAGS, DEFAULT_AUGMENTATIONS
+from .augment import AUG_TAGS, DEFAULT_AUGMENTATIONS, parse_augmentations
 from .build_worker import init_worker, process_file
 from .h5schema import SCHEMA_VERSION, SPLIT_NAMES
 from .h5write import ChunkWriter, sources_array
@@ -112,6 +112,21 @@ class BuildConfig:
         if self.compression not in (None, "lzf", "gzip"):
             raise ConfigError("compression must be None, 'lzf' or 'gzip'")
         FeatureConfig.preset(self.feature_preset)  # validates the name
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> BuildConfig:
+        """BuildConfig from plain data (a JSON config, ``--set`` overrides): unknown keys and
+        wrong types raise ConfigError; ``augment`` may be "a,b", "all", "none" or a list."""
+        data = dict(data)
+        special = {k: data.pop(k) for k in ("augment", "aug_per_chunk") if k in data}
+        if "augment" in special:
+            special["augment"] = parse_augmentations(special["augment"])
+        if isinstance(data.get("subsets"), list):
+            data["subsets"] = tuple(data["subsets"])
+        try:
+            return dataclasses.replace(dataclass_from_dict(cls, data), **special)
+        except TypeError as exc:
+            raise ConfigError(f"BuildConfig: {exc}") from exc
 
     @property
     def feature_config(self) -> FeatureConfig:

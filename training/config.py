@@ -162,6 +162,19 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return out
 
 
+def read_json_config(path: str | Path) -> dict[str, Any]:
+    """The JSON object in ``path``; ConfigError when unreadable, not JSON or not an object."""
+    try:
+        loaded = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc.strerror or exc})") from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: expected a JSON object")
+    return loaded
+
+
 def load_train_config(
     path: str | Path | None = None,
     overrides: list[str] | tuple[str, ...] = (),
@@ -174,15 +187,7 @@ def load_train_config(
     """
     data: dict[str, Any] = dict(base or {})
     if path is not None:
-        try:
-            loaded = json.loads(Path(path).read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read config ({exc.strerror or exc})") from exc
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"{path}: not valid JSON ({exc})") from exc
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: expected a JSON object")
-        data.update(loaded)
+        data.update(read_json_config(path))
     data = apply_overrides(data, list(overrides))
     return TrainConfig.from_dict(data)
 

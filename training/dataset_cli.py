@@ -6,6 +6,74 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
+
+# Options that set a BuildConfig field (dest = field name); their defaults live only in
+# BuildConfig, so an option the user does not give leaves the field to --config/--set.
+_CONFIG_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("--subsets", {"help": "manifest subsets to keep, e.g. test-clean,train-clean-100"}),
+    ("--exclude-speakers", {"help": "ids to leave out, comma-separated or @file"}),
+    ("--max-files-per-speaker", {"type": int, "help": "at most this many recordings each"}),
+    ("--max-seconds-per-speaker", {"type": float, "help": "at most this much audio each (s)"}),
+    ("--feature-preset", {"choices": ("report", "speaker"), "help": "log-mel settings"}),
+    ("--seed", {"type": int, "help": "split and augmentation seed"}),
+    ("--augment", {"help": "comma-separated augmentations, 'all' or 'none'"}),
+    ("--aug-per-chunk", {"help": "augmented copies per train chunk, or 'all'"}),
+    ("--oversample", {"action": argparse.BooleanOptionalAction,
+                      "help": "extra augmented copies of the authorized class toward balance"}),
+    ("--oversample-max", {"type": float, "help": "largest oversampling factor"}),
+    ("--vad-aggressiveness", {"type": int, "choices": (0, 1, 2, 3), "help": "webrtcvad mode"}),
+    ("--chunk-hop-s", {"type": float, "help": "None: the chunk length (no overlap)"}),
+    ("--min-chunk-fraction", {"type": float, "help": "shortest final chunk kept"}),
+    ("--compression", {"choices": ("lzf", "gzip", "none"), "help": "HDF5 compression"}),
+    ("--max-file-s", {"type": float, "metavar": "S", "help": "skip recordings longer than S "
+                      "seconds (memory grows with a file's length)"}),
+)  # fmt: skip
+
+
+class _BuildHelp(argparse.HelpFormatter):
+    """Shows each config option's default, read from BuildConfig when help is printed (so
+    ``voxgate`` start-up does not import the builder)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        from .build import BuildConfig
+
+        field = action.dest
+        if action.default is not argparse.SUPPRESS or field not in BuildConfig.__dataclass_fields__:
+            return action.help
+        default = getattr(BuildConfig, field)
+        shown = ",".join(default) if isinstance(default, tuple) else default
+        return f"{action.help or ''} (default: {shown})".replace("%", "%%").lstrip()
+
+
+def _config_from_args(args: argparse.Namespace) -> Any:
+    """BuildConfig: its defaults, then --config, then --set, then the options given."""
+    from .build import BuildConfig
+    from .config import apply_overrides, read_json_config
+    from .verification import parse_id_list
+
+    data = read_json_config(args.config) if args.config is not None else {}
+    data = apply_overrides(data, list(args.overrides))
+    given = {f.lstrip("-").replace("-", "_") for f, _ in _CONFIG_OPTIONS}
+    for name in sorted(given & set(vars(args))):
+        value = getattr(args, name)
+        if name in ("subsets", "exclude_speakers"):
+            value = tuple(parse_id_list(value))
+        elif name == "compression" and value == "none":
+            value = None
+        elif name == "aug_per_chunk" and value != "all":
+            value = _int_or_all(value)
+        data[name] = value
+    return BuildConfig.from_dict(data)
+
+
+def _int_or_all(text: str) -> int:
+    from voxgate.core.errors import ConfigError
+
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"--aug-per-chunk must be an integer or 'all', got {text!r}") from None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -14,6 +82,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     b = sub.add_parser(
         "build",
+        formatter_class=_BuildHelp,
         help="build an augmented HDF5 dataset from speaker folders or manifest CSVs",
         description="SRC: a folder with one sub-folder per speaker (audio at any depth; a second "
         "folder level is the recording session) or a manifest CSV with speaker and path columns.",
@@ -26,33 +95,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument(
         "--authorized", required=True, help="authorized speaker ids, comma-separated or @file"
     )
-    b.add_argument("--subsets", help="manifest subsets to keep, e.g. test-clean,train-clean-100")
+    b.add_argument("--config", type=Path, help="JSON file with BuildConfig keys")
     b.add_argument(
-        "--exclude-speakers", default="", help="ids to leave out, comma-separated or @file"
-    )
-    b.add_argument("--max-files-per-speaker", type=int)
-    b.add_argument("--max-seconds-per-speaker", type=float)
-    b.add_argument("--feature-preset", choices=("report", "speaker"), default="report")
-    b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    b.add_argument(
-        "--augment", default="all", help="comma-separated augmentations, 'all' or 'none'"
-    )
-    b.add_argument(
-        "--aug-per-chunk", default="2", help="augmented copies per train chunk, or 'all'"
-    )
-    b.add_argument("--oversample", action=argparse.BooleanOptionalAction, default=True,
-                   help="extra augmented copies of the authorized class toward balance")  # fmt: skip
-    b.add_argument("--oversample-max", type=float, default=4.0)
-    b.add_argument("--vad-aggressiveness", type=int, choices=(0, 1, 2, 3), default=2)
-    b.add_argument("--chunk-hop-s", type=float, help="default: the chunk length (no overlap)")
-    b.add_argument("--min-chunk-fraction", type=float, default=0.5)
-    b.add_argument("--compression", choices=("lzf", "gzip", "none"), default="lzf")
-    b.add_argument(
-        "--max-file-s", type=float, metavar="S",
-        help="skip recordings longer than S seconds (memory grows with a file's length; "
-        "default: BuildConfig.max_file_s, 1800)",
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override a BuildConfig key (value parsed as JSON, else a string); e.g. "
+        "--set seed=3 --set augment=noise_low,vtlp (repeatable; options below win over it)",
     )  # fmt: skip
+    b.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="worker processes (default: all CPUs)")  # fmt: skip
+    for flag, kwargs in _CONFIG_OPTIONS:
+        b.add_argument(flag, default=argparse.SUPPRESS, **kwargs)
     b.add_argument("--json", action="store_true", help="print the summary as JSON")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     b.add_argument(
@@ -74,38 +126,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _build(args: argparse.Namespace) -> int:
     import json
 
-    from voxgate.core.errors import ConfigError
-
-    from .augment import parse_augmentations
-    from .build import BuildConfig, build_dataset
+    from .build import build_dataset
     from .h5data import format_summary, read_meta
     from .verification import parse_id_list
 
-    per = args.aug_per_chunk
-    if per != "all":
-        try:
-            per = int(per)
-        except ValueError:
-            raise ConfigError(f"--aug-per-chunk must be an integer or 'all', got {per!r}") from None
-    config = BuildConfig(
-        feature_preset=args.feature_preset,
-        seed=args.seed,
-        augment=parse_augmentations(args.augment),
-        aug_per_chunk=per,
-        oversample=args.oversample,
-        oversample_max=args.oversample_max,
-        vad_aggressiveness=args.vad_aggressiveness,
-        chunk_hop_s=args.chunk_hop_s,
-        min_chunk_fraction=args.min_chunk_fraction,
-        subsets=tuple(parse_id_list(args.subsets)) if args.subsets else None,
-        exclude_speakers=tuple(parse_id_list(args.exclude_speakers))
-        if args.exclude_speakers
-        else (),
-        max_files_per_speaker=args.max_files_per_speaker,
-        max_seconds_per_speaker=args.max_seconds_per_speaker,
-        compression=None if args.compression == "none" else args.compression,
-        **({} if args.max_file_s is None else {"max_file_s": args.max_file_s}),
-    )
+    config = _config_from_args(args)
     on_file = None
     if args.progress == "json":
         from .progress import json_lines
