@@ -10,12 +10,10 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
-    QFileDialog,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QMainWindow,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -30,8 +28,10 @@ from voxgate.core.events import DecisionEvent, EnrollProgressEvent, StatusEvent
 from .confidence_plot import ConfidencePlot
 from .decision_banner import DecisionBanner
 from .elided_label import ElidedLabel
-from .enroll_dialog import EnrollDialog, choose_audio_files
+from .enroll_dialog import EnrollDialog
 from .input_panel import InputPanel
+from .main_window_dialogs import WindowDialogs
+from .main_window_switch import ModelSwitching
 from .profile_list import ProfileList
 from .scoring_panel import ScoringPanel
 from .settings import Settings
@@ -76,7 +76,7 @@ def _run_job(pipeline: Any, source: Any):
     return pipeline.run(source)
 
 
-class MainWindow(QMainWindow):
+class MainWindow(ModelSwitching, WindowDialogs, QMainWindow):
     """A thin view over core/: all audio and model work runs in a :class:`PipelineWorker`.
 
     encoder: a ``SpeakerEncoder``; store: a ``ProfileStore``; settings: :class:`Settings`.
@@ -320,78 +320,6 @@ class MainWindow(QMainWindow):
         self._hide_enroll_feedback()
         self.show_ready()
 
-    def load_model(self, path: str | Path) -> bool:
-        """Switch to the checkpoint at ``path``: profiles with a kept recording are re-embedded
-        with it (on a worker thread); when others would need re-enrolling, ask first.
-        On failure (or No) say why and keep the current model."""
-        from voxgate.core.inference import SpeakerEncoder
-
-        from .model_switch import plan_switch
-
-        if self.reembed_job is not None:
-            self.statusBar().showMessage("wait until the profiles are re-embedded", 4000)
-            return False
-        try:
-            self.setCursor(Qt.CursorShape.WaitCursor)
-            encoder = SpeakerEncoder.from_checkpoint(path)
-        except VoxgateError as exc:
-            self.show_error("Could not load the model", str(exc))
-            return False
-        finally:
-            self.unsetCursor()
-        plan = plan_switch(self.store, encoder)
-        if plan.reenroll:
-            names = ", ".join(plan.reenroll)
-            question = (
-                f"{len(plan.reenroll)} voice profile(s) have no kept recording and cannot be "
-                f"used with the new model until they are enrolled again: {names}."
-                + (f"\n\n{len(plan.reembed)} other(s) will be re-embedded from their kept "
-                   "recordings." if plan.reembed else "")
-                + "\n\nSwitch to the new model?"
-            )  # fmt: skip
-            if not self.ask("Switch models", question):
-                self.statusBar().showMessage("kept the current model", 5000)
-                return False
-        self.set_encoder(encoder, str(path))
-        if plan.reembed:
-            self._start_reembed(plan.reembed)
-        return True
-
-    def _start_reembed(self, names: list[str]) -> None:
-        from .model_switch import ReembedJob, ReembedWorker
-
-        worker = ReembedWorker(self.encoder, self.store, names)
-        # bound methods only: a lambda would run on the worker thread and touch widgets there
-        worker.progress.connect(self._on_reembed_progress)
-        worker.finished.connect(self._on_reembed_finished)
-        self.reembed_job = ReembedJob(worker)
-        self._update_buttons()
-        self.reembed_job.start()
-
-    def _on_reembed_progress(self, name: str, i: int, n: int) -> None:
-        self.statusBar().showMessage(f"re-embedding {name} ({i + 1}/{n})…")
-
-    def _on_reembed_finished(self, done: list[str], failed: list[str]) -> None:
-        job, self.reembed_job = self.reembed_job, None
-        if job is None:
-            return
-        job.thread.wait(5000)
-        self.profile_list.refresh()
-        self._update_buttons()
-        self.show_ready()
-        text = f"re-embedded {len(done)} profile(s) with the new model"
-        if failed:
-            text += "; failed: " + "; ".join(failed)
-        self.statusBar().showMessage(text, 10000)
-        self.reembedded.emit(done, failed)
-
-    def choose_model(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Load model", "", "voxgate checkpoints (*.pt);;All files (*)"
-        )
-        if path:
-            self.load_model(path)
-
     # ------------------------------------------------------------------ sessions
     def pipeline_config(self, **overrides: Any) -> Any:
         from voxgate.core.pipeline import PipelineConfig
@@ -624,105 +552,6 @@ class MainWindow(QMainWindow):
         self.last_error = message
         self.statusBar().showMessage(message)
         self.banner.set_idle("Stopped", message)
-
-    # ------------------------------------------------------------------ dialogs
-    def open_enroll_dialog(
-        self, *, name: str = "", authorized: bool = True, browse: bool = False
-    ) -> EnrollDialog | None:
-        """Ask for name / authorized / input (non-blocking); enrollment starts on OK."""
-        if self.job is not None:
-            return None
-        dialog = EnrollDialog(
-            self,
-            name=name,
-            authorized=authorized,
-            microphone_available=self.input_panel.available,
-        )
-        dialog.accepted.connect(
-            lambda: self.start_enroll(*dialog.values(), keep_audio=dialog.keep_audio)
-        )
-        dialog.finished.connect(lambda _r: dialog.deleteLater())
-        self.enroll_dialog = dialog
-        dialog.open()
-        if browse:
-            dialog.browse_button.click()
-        return dialog
-
-    def choose_file_to_authenticate(self) -> None:
-        paths = choose_audio_files(self, "Authenticate a recording", many=False)
-        if paths:
-            self.start_file_authentication(paths[0])
-
-    def open_settings_dialog(self) -> Any:
-        from .settings_dialog import SettingsDialog
-
-        dialog = SettingsDialog(self.settings, self)
-        dialog.accepted.connect(lambda: self._apply_settings(dialog.apply()))
-        dialog.open()
-        return dialog
-
-    def _apply_settings(self, values: dict[str, Any]) -> None:
-        self.scoring_panel.passes.setValue(values["mc_passes"])
-        self._update_pipeline(
-            hop_s=values["hop_s"],
-            decision_s=values["decision_s"],
-            vad_aggressiveness=values["vad_aggressiveness"],
-        )
-
-    def open_retrain_dialog(self) -> Any:
-        from .retrain_dialog import RetrainDialog
-
-        if self.retrain_dialog is None:
-            current = str(self.encoder.meta.get("path") or "") if hasattr(self.encoder, "meta") else ""
-            self.retrain_dialog = RetrainDialog(self, data=self.last_dataset, current_model=current)
-            self.retrain_dialog.model_ready.connect(self.load_model)
-        self.retrain_dialog.show()
-        self.retrain_dialog.raise_()
-        return self.retrain_dialog
-
-    def open_dataset_dialog(self) -> Any:
-        from .dataset_dialog import DatasetDialog
-
-        if self.dataset_dialog is None:
-            self.dataset_dialog = DatasetDialog(self)
-            self.dataset_dialog.dataset_ready.connect(self._on_dataset_ready)
-        self.dataset_dialog.show()
-        self.dataset_dialog.raise_()
-        return self.dataset_dialog
-
-    def _on_dataset_ready(self, path: str) -> None:
-        self.last_dataset = path
-        if self.retrain_dialog is not None and not self.retrain_dialog.running:
-            self.retrain_dialog.data_edit.setText(path)
-
-    def show_about(self) -> None:
-        from voxgate import __version__
-
-        QMessageBox.about(
-            self,
-            "About voxgate",
-            f"<b>voxgate {__version__}</b><p>Real-time voice authentication with a "
-            "CNN-RNN speaker model (log-mel, SE blocks, GRU, attention pooling, AAM softmax, "
-            "MC-dropout uncertainty).</p>"
-            f"<p>Model: {model_display_name(self.encoder)} on {self.encoder.device.type}</p>",
-        )
-
-    def show_data_location(self) -> None:
-        QMessageBox.information(
-            self,
-            "Where is my data stored?",
-            f"Voice profiles (one JSON file each, readable only by you):\n{self.store.root}\n\n"
-            "Set VOXGATE_HOME to keep them elsewhere. Audio is not stored unless you opt in.",
-        )
-
-    def _ask(self, title: str, question: str) -> bool:
-        answer = QMessageBox.question(self, title, question)
-        return answer == QMessageBox.StandardButton.Yes
-
-    def show_error(self, title: str, message: str) -> None:
-        self.statusBar().showMessage(message, 10000)
-        box = QMessageBox(QMessageBox.Icon.Warning, title, message, parent=self)
-        box.open()
 
     # ------------------------------------------------------------------ lifetime
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt naming)
