@@ -14,14 +14,39 @@ __all__ = ["log_mel", "mel_power", "frame_mel_power", "power_to_db", "n_frames",
 _AMIN = 1e-10
 
 
+def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale (librosa's default, htk=False): linear to 1 kHz, log above."""
+    hz = np.asarray(hz, dtype=np.float64)
+    mel = hz / (200.0 / 3)
+    log_part = hz >= 1000.0
+    return np.where(log_part, 15.0 + np.log(np.maximum(hz, 1e-10) / 1000.0) / _LOGSTEP, mel)
+
+
+def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    mel = np.asarray(mel, dtype=np.float64)
+    return np.where(mel >= 15.0, 1000.0 * np.exp(_LOGSTEP * (mel - 15.0)), mel * (200.0 / 3))
+
+
+_LOGSTEP = float(np.log(6.4) / 27.0)
+
+
 @lru_cache(maxsize=16)
 def _mel_basis(cfg: FeatureConfig) -> torch.Tensor:
-    import librosa  # heavy import, only needed once per config
-
-    basis = librosa.filters.mel(
-        sr=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels, fmin=cfg.f_min, fmax=cfg.fmax
-    )
-    return torch.from_numpy(basis.astype(np.float32))  # (n_mels, n_fft // 2 + 1)
+    """librosa.filters.mel(sr, n_fft, n_mels, fmin, fmax) (Slaney scale and area norm),
+    computed the same way in numpy: the live path does not import librosa (~1 s)."""
+    n_bins = 1 + cfg.n_fft // 2
+    fft_hz = np.fft.rfftfreq(cfg.n_fft, 1.0 / cfg.sample_rate)
+    lo, hi = _hz_to_mel(np.array([cfg.f_min, cfg.fmax]))
+    mel_hz = _mel_to_hz(np.linspace(lo, hi, cfg.n_mels + 2))
+    fdiff = np.diff(mel_hz)
+    ramps = np.subtract.outer(mel_hz, fft_hz)
+    weights = np.zeros((cfg.n_mels, n_bins), dtype=np.float32)
+    for i in range(cfg.n_mels):
+        lower = -ramps[i] / fdiff[i]
+        upper = ramps[i + 2] / fdiff[i + 1]
+        weights[i] = np.maximum(0, np.minimum(lower, upper))
+    weights *= (2.0 / (mel_hz[2 : cfg.n_mels + 2] - mel_hz[: cfg.n_mels]))[:, None]
+    return torch.from_numpy(weights)  # (n_mels, n_fft // 2 + 1)
 
 
 def mel_filterbank(cfg: FeatureConfig, device: torch.device | str = "cpu") -> torch.Tensor:

@@ -122,3 +122,29 @@ def test_frame_mel_power_is_mel_power_without_centering(preset: str) -> None:
     got = frame_mel_power(x, cfg)
     assert got.shape == ref.shape == (cfg.n_mels, 6) and got.dtype == np.float32
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-6 * ref.max())
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [FeatureConfig.preset("report"), FeatureConfig.preset("speaker"),
+     FeatureConfig(sample_rate=8000, n_mels=40, n_fft=256, f_min=300.0, f_max=3400.0)],
+)  # fmt: skip
+def test_mel_filterbank_equals_librosas_without_importing_it(cfg: FeatureConfig) -> None:
+    from voxgate.core.features import mel_filterbank
+
+    ref = librosa.filters.mel(
+        sr=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels, fmin=cfg.f_min, fmax=cfg.fmax
+    )
+    np.testing.assert_allclose(mel_filterbank(cfg).numpy(), ref, rtol=1e-6, atol=1e-9)
+
+
+def test_features_do_not_import_librosa() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom voxgate.core.features import log_mel\n"
+        "log_mel([0.0] * 16000)\nprint('librosa' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
