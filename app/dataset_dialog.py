@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QSpinBox,
     QWidget,
@@ -29,6 +30,10 @@ class DatasetDialog(ProcessDialog):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__("Build a training dataset", parent)
+        # ask(title, question) -> bool: a Yes/No box (tests replace it)
+        self.ask = lambda title, question: (
+            QMessageBox.question(self, title, question) == QMessageBox.StandardButton.Yes
+        )
         self.sources_edit = QLineEdit(self)
         self.sources_edit.setPlaceholderText("speaker folder(s) or manifest .csv, separated by ';'")
         add_folder = QPushButton("Folder…", self)
@@ -89,6 +94,12 @@ class DatasetDialog(ProcessDialog):
             self.set_status("the output must be a .h5 file")
             return None
         args = ["dataset", "build", *sources, "--out", out, "--authorized", authorized]
+        if Path(out).exists():
+            if not self.ask("Replace the dataset", f"{out} exists. Replace it?"):
+                self.set_status(f"{out} exists: choose another output file")
+                return None
+            args.append("--force")
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
         if self.subsets_edit.text().strip():
             args += ["--subsets", self.subsets_edit.text().strip()]
         if self.max_files.value():

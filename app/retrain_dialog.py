@@ -178,6 +178,9 @@ class RetrainDialog(ProcessDialog):
         if not out:
             self.set_status("choose an output folder")
             return None
+        if Path(out).is_dir() and any(Path(out).iterdir()):
+            self.set_status(f"{out} already holds a run: choose another output folder")
+            return None
         args = ["train", "--data", data, "--mode", self.mode_combo.currentData(), "--out", out]
         args += ["--set", f"epochs={self.epochs_spin.value()}", "--progress", "json"]
         if self.init_box.isChecked() and self.current_model:
@@ -206,6 +209,7 @@ class RetrainDialog(ProcessDialog):
 
     def on_success(self) -> None:
         best = Path(self.out_edit.text().strip()) / "best_model.pt"
+        self.out_edit.setText(default_run_dir())  # the next run gets a folder of its own
         if best.is_file():
             self.best_model = best
             self.use_button.setEnabled(True)

@@ -346,3 +346,35 @@ def test_spin_box_arrows_are_drawn_from_files_that_exist(qtbot):
     assert {"arrow-up.svg", "arrow-down.svg"} <= arrows
     assert all(Path(u).is_file() for u in urls)
     assert re.search(r"QSpinBox::up-arrow[^{]*\{[^}]*image: url", sheet)
+
+
+def test_dataset_dialog_asks_before_replacing_and_creates_the_folder(qtbot, tmp_path):
+    corpus = write_voice_folders(tmp_path / "c", (("ann", 220.0, 1),), 1.0)
+    dialog = DatasetDialog()
+    qtbot.addWidget(dialog)
+    dialog.sources_edit.setText(str(corpus))
+    dialog.authorized_edit.setText("ann")
+    out = tmp_path / "new" / "d.h5"
+    dialog.out_edit.setText(str(out))
+    args = dialog.arguments()
+    assert "--force" not in args and out.parent.is_dir()  # the build needs the folder
+    out.write_bytes(b"old")
+    questions = []
+    dialog.ask = lambda _title, text: questions.append(text) or False
+    assert dialog.arguments() is None and "choose another output file" in dialog.status.text()
+    dialog.ask = lambda _title, _text: True
+    assert "--force" in dialog.arguments()
+    assert questions == [f"{out} exists. Replace it?"]
+
+
+def test_retrain_dialog_never_reuses_a_run_folder(qtbot, models, store, settings, tmp_path):
+    window = make_window(qtbot, models[0], store, settings)
+    dialog = window.open_retrain_dialog()
+    h5 = tmp_path / "d.h5"
+    h5.write_bytes(b"")
+    dialog.data_edit.setText(str(h5))
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    dialog.out_edit.setText(str(run))
+    assert dialog.arguments() is None and "already holds a run" in dialog.status.text()
