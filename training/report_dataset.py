@@ -106,14 +106,8 @@ def _class_split_tables(
     rep.table(
         "Dataset",
         "Splits (by source recording)",
-        [
-            "split",
-            "recordings",
-            "authorized chunks",
-            "outsider chunks",
-            "original chunks",
-            "all chunks (with augmented)",
-        ],
+        ["split", "recordings", "authorized chunks", "outsider chunks", "original chunks",
+         "all chunks (with augmented)"],  # fmt: skip
         rows,
     )
 

@@ -140,6 +140,13 @@ def eval_from_metrics(
             "macro": {"f1": im["macro_f1"]} if im.get("macro_f1") is not None else {},
             "accuracy": im.get("top1_accuracy"),
         }
+    data.summary.update(_summary_numbers(metrics))
+    return data
+
+
+def _summary_numbers(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """Scalar metrics of every family and level in metrics.json, named for the key-numbers table."""
+    out: dict[str, float] = {}
     for name in ("cosine", "heads"):
         f = metrics.get(name)
         if not isinstance(f, Mapping):
@@ -156,18 +163,18 @@ def eval_from_metrics(
                 ("threshold", a.get("threshold")),
             ):
                 if _float(val) is not None:
-                    data.summary[f"{name} authentication {lev}: {key}"] = float(val)
+                    out[f"{name} authentication {lev}: {key}"] = float(val)
         for lev, i in (f.get("identification") or {}).items():
             for key in ("top1_accuracy", "macro_f1"):
                 if _float(i.get(key)) is not None:
-                    data.summary[f"{name} identification {lev}: {key}"] = float(i[key])
+                    out[f"{name} identification {lev}: {key}"] = float(i[key])
     unseen = metrics.get("unseen_outsiders")
     if isinstance(unseen, Mapping):
         for name in ("cosine", "heads"):
             for lev, u in (unseen.get(name) or {}).items():
                 if _float(u.get("far")) is not None:
-                    data.summary[f"unseen outsiders {name} {lev}: FAR"] = float(u["far"])
-    return data
+                    out[f"unseen outsiders {name} {lev}: FAR"] = float(u["far"])
+    return out
 
 
 def eval_from_scores(path: str | Path, family: str = "cosine", level: str = "chunk") -> EvalData:
@@ -186,7 +193,16 @@ def eval_from_scores(path: str | Path, family: str = "cosine", level: str = "chu
 
 
 def evaluation_section(rep: ReportBuilder, data: EvalData) -> None:
-    wanted = []
+    """Confusion matrices, per-class reports, DET curve, score histograms and key numbers."""
+    wanted: list[str] = []
+    _confusion_figures(rep, data, wanted)
+    _per_class_reports(rep, data, wanted)
+    det_eer, op = _score_figures(rep, data, wanted)
+    _key_numbers(rep, data, det_eer, op)
+    rep.missing += [f"evaluation: {w} not available" for w in wanted]
+
+
+def _confusion_figures(rep: ReportBuilder, data: EvalData, wanted: list[str]) -> None:
     if data.auth_confusion is not None:
         rep.add(
             "Evaluation",
@@ -216,6 +232,9 @@ def evaluation_section(rep: ReportBuilder, data: EvalData) -> None:
         )
     else:
         wanted.append("identification confusion matrix")
+
+
+def _per_class_reports(rep: ReportBuilder, data: EvalData, wanted: list[str]) -> None:
     for key, report, title in (
         ("authentication", data.auth_report, "Authentication: per-class scores"),
         ("identification", data.id_report, "Identification: per-class scores"),
@@ -265,6 +284,13 @@ def evaluation_section(rep: ReportBuilder, data: EvalData) -> None:
                 ["class", "precision", "recall", "F1", "support"],
                 rows,
             )
+
+
+def _score_figures(
+    rep: ReportBuilder, data: EvalData, wanted: list[str]
+) -> tuple[float | None, tuple[float, float] | None]:
+    """DET curve and score histograms from the trial scores; returns (EER, (FAR, FRR) at the
+    operating threshold)."""
     has_scores = data.genuine is not None and data.impostor is not None
     has_scores = has_scores and data.genuine.size > 0 and data.impostor.size > 0
     det_eer, det_eer_thr = data.eer, data.eer_threshold
@@ -318,8 +344,15 @@ def evaluation_section(rep: ReportBuilder, data: EvalData) -> None:
         )
     else:
         wanted.append("score histograms (need per-trial scores: scores.npz in --eval DIR)")
+    return (det_eer if has_scores else None), op
+
+
+def _key_numbers(
+    rep: ReportBuilder, data: EvalData, det_eer: float | None, op: tuple[float, float] | None
+) -> None:
+    """The key-numbers table; det_eer is None unless it came from plotted trial scores."""
     summary = dict(data.summary)
-    if det_eer is not None and has_scores:
+    if det_eer is not None:
         summary["EER of the plotted trials"] = det_eer
     if data.threshold is not None:
         summary["operating threshold (1 s)"] = data.threshold
@@ -333,4 +366,3 @@ def evaluation_section(rep: ReportBuilder, data: EvalData) -> None:
             [[k, f"{v:.4f}" if isinstance(v, float) else v] for k, v in summary.items()],
         )
         rep.numbers.update({f"eval.{k}": v for k, v in summary.items()})
-    rep.missing += [f"evaluation: {w} not available" for w in wanted]
