@@ -255,11 +255,8 @@ def run_evaluation(
     model, meta = _load(model_path, dev)
     h5 = read_meta(str(data_path))
     _check_features(meta, h5, data_path)
-    speakers = list(h5.speakers)
-    authorized = list(h5.authorized)
-    ck_auth = list(meta.get("authorized") or [])
+    speakers, authorized = list(h5.speakers), list(h5.authorized)
     calib = dict(meta.get("calibration") or {})
-
     log.info("embedding the %s split", split)
     test = embed_features(
         model, data_path, split, mc_passes=mc_passes, batch_size=batch_size, device=dev
@@ -267,28 +264,85 @@ def run_evaluation(
     enroll = _enrollment(model, data_path, split, test, batch_size, dev)
     keep_names: set[str] | None = None
     if speakers_subset:
-        unknown = sorted(set(speakers_subset) - set(speakers))
-        if unknown:
-            raise DatasetError(f"{data_path}: speakers not in the dataset: {unknown[:5]}")
-        keep_names = set(speakers_subset)
-        keep = np.array(sorted(speakers.index(s) for s in keep_names), dtype=np.int64)
-        test = _select(test, np.isin(test.speakers, keep))
-        enroll = _select(enroll, np.isin(enroll.speakers, keep))
+        test, enroll, keep_names = _keep_speakers(test, enroll, speakers, speakers_subset, data_path)
     prof_ids, profiles, auth_cols = _profiles(enroll, speakers, authorized)
-
     groups = decision_groups(test.file_ids, test.chunk_index, decision_chunks)
-    y1 = (test.labels == 1).astype(np.int64)
-    y3 = y1[groups[:, 0]] if len(groups) else y1[:0]
-    decision_s = decision_chunks * float(meta["feature_config"].get("chunk_s", 1.0))
+    metrics = _header(model, meta, h5, model_path, data_path, split, test, groups, decision_chunks)
+    metrics["speakers_subset"] = sorted(keep_names) if keep_names else None
+    result = EvaluationResult(metrics)
+    hd = _head_family(model, meta, test, dev)  # (a) trained heads
+    if keep_names and "ident" in hd:
+        cols = [i for i, n in enumerate(hd["ident_names"]) if n in keep_names]
+        hd["ident"] = hd["ident"][:, cols]
+        hd["ident_names"] = [hd["ident_names"][i] for i in cols]
+    cos = _cosine_family(test, prof_ids, profiles, auth_cols, speakers)  # (b) vs profiles
+    families = _auth_families(result, cos, hd, test, groups, calib)
+    _ident_families(families, cos, hd, test, groups, prof_ids, speakers)
+    metrics["cosine"] = families["cosine"]
+    metrics["cosine"]["enrollment"] = {
+        "split": "train", "augmented": False, "n_chunks": len(enroll),
+        "n_profiles": int(len(prof_ids)), "n_authorized_profiles": int(len(auth_cols)),
+    }  # fmt: skip
+    metrics["heads"] = families.get("heads")
+    if speed:
+        log.info("measuring inference speed")
+        from voxgate.core.config import FeatureConfig
 
+        fcfg = FeatureConfig.from_dict(meta["feature_config"])
+        metrics["speed"] = measure_speed(
+            model, fcfg, mc_passes=mc_passes, min_time_s=speed_min_time_s
+        )
+    if impostors is not None:
+        log.info("scoring unseen outsiders from %s", impostors)
+        metrics["unseen_outsiders"] = _unseen_outsiders(
+            model, meta, dev, families, profiles[auth_cols], calib, impostors,
+            impostor_subsets, impostor_speakers,
+        )  # fmt: skip
+    result.metrics = to_plain(metrics, json_safe=True)
+    return result
+
+
+def _keep_speakers(
+    test: SplitEmbeddings,
+    enroll: SplitEmbeddings,
+    speakers: list[str],
+    subset: Sequence[str],
+    data_path: str | Path,
+) -> tuple[SplitEmbeddings, SplitEmbeddings, set[str]]:
+    """Test and enrollment chunks of the ``subset`` speakers only; DatasetError for unknown ids."""
+    unknown = sorted(set(subset) - set(speakers))
+    if unknown:
+        raise DatasetError(f"{data_path}: speakers not in the dataset: {unknown[:5]}")
+    keep_names = set(subset)
+    keep = np.array(sorted(speakers.index(s) for s in keep_names), dtype=np.int64)
+    return (
+        _select(test, np.isin(test.speakers, keep)),
+        _select(enroll, np.isin(enroll.speakers, keep)),
+        keep_names,
+    )
+
+
+def _header(
+    model: torch.nn.Module,
+    meta: dict[str, Any],
+    h5: Any,
+    model_path: str | Path,
+    data_path: str | Path,
+    split: str,
+    test: SplitEmbeddings,
+    groups: np.ndarray,
+    decision_chunks: int,
+) -> dict[str, Any]:
+    """The metrics' description of what was evaluated (model, data, counts, notes)."""
+    authorized = list(h5.authorized)
+    ck_auth = list(meta.get("authorized") or [])
     notes: list[str] = []
     if ck_auth and sorted(ck_auth) != sorted(authorized):
         notes.append(
             f"checkpoint authorized {sorted(ck_auth)} differs from the dataset's "
             f"{sorted(authorized)}; the dataset's labels are the ground truth"
         )
-    present = np.unique(test.speakers)
-    metrics: dict[str, Any] = {
+    return {
         "model": str(model_path),
         "model_fingerprint": model_fingerprint(model),
         "mode": meta.get("mode"),
@@ -297,28 +351,30 @@ def run_evaluation(
         "checkpoint_data_fingerprint": meta.get("data_fingerprint"),
         "split": split,
         "decision_chunks": int(decision_chunks),
-        "decision_s": decision_s,
+        "decision_s": decision_chunks * float(meta["feature_config"].get("chunk_s", 1.0)),
         "n_chunks": len(test),
         "n_decisions": int(len(groups)),
         "n_files": int(len(np.unique(test.file_ids))),
-        "n_speakers": int(len(present)),
+        "n_speakers": int(len(np.unique(test.speakers))),
         "authorized": authorized,
-        "speakers_subset": sorted(keep_names) if keep_names else None,
-        "calibration": calib,
+        "speakers_subset": None,
+        "calibration": dict(meta.get("calibration") or {}),
         "notes": notes,
     }
-    result = EvaluationResult(metrics)
 
+
+def _auth_families(
+    result: EvaluationResult,
+    cos: _Scored,
+    hd: dict[str, Any],
+    test: SplitEmbeddings,
+    groups: np.ndarray,
+    calib: dict[str, Any],
+) -> dict[str, dict[str, Any]]:
+    """Authentication (and MC-dropout) metrics per family and level; fills result's arrays."""
     families: dict[str, dict[str, Any]] = {}
-    # (a) trained heads
-    hd = _head_family(model, meta, test, dev)
-    if keep_names and "ident" in hd:
-        cols = [i for i, n in enumerate(hd["ident_names"]) if n in keep_names]
-        hd["ident"] = hd["ident"][:, cols]
-        hd["ident_names"] = [hd["ident_names"][i] for i in cols]
-    # (b) cosine against train-split profiles
-    cos = _cosine_family(test, prof_ids, profiles, auth_cols, speakers)
-
+    y1 = (test.labels == 1).astype(np.int64)
+    y3 = y1[groups[:, 0]] if len(groups) else y1[:0]
     fam_defs = [("cosine", cos.auth, cos.auth_mc, "cosine")]
     if "auth" in hd:
         fam_defs.append(("heads", hd["auth"], hd.get("auth_mc"), "auth_prob"))
@@ -347,8 +403,19 @@ def run_evaluation(
                 fm["mc_dropout"][level] = mm
                 result.mc[(family, level)] = (mean, std, y, am["threshold"])
         families[family] = fm
+    return families
 
-    # identification
+
+def _ident_families(
+    families: dict[str, dict[str, Any]],
+    cos: _Scored,
+    hd: dict[str, Any],
+    test: SplitEmbeddings,
+    groups: np.ndarray,
+    prof_ids: np.ndarray,
+    speakers: list[str],
+) -> None:
+    """Identification metrics per family (per chunk and per decision) into ``families``."""
     cos_names = cos.class_names
     prof_pos = {int(s): k for k, s in enumerate(prof_ids)}
     y_cos = np.array([prof_pos.get(int(s), -1) for s in test.speakers], dtype=np.int64)
@@ -364,52 +431,41 @@ def run_evaluation(
         if len(groups):
             idm["decision"] = ident_metrics(group_mean(sc, groups), y[groups[:, 0]], names)
         families.setdefault(family, {})["identification"] = idm
-    metrics["cosine"] = families["cosine"]
-    metrics["cosine"]["enrollment"] = {
-        "split": "train",
-        "augmented": False,
-        "n_chunks": len(enroll),
-        "n_profiles": int(len(prof_ids)),
-        "n_authorized_profiles": int(len(auth_cols)),
+
+
+def _unseen_outsiders(
+    model: torch.nn.Module,
+    meta: dict[str, Any],
+    dev: torch.device,
+    families: dict[str, dict[str, Any]],
+    auth_profiles: np.ndarray,
+    calib: dict[str, Any],
+    impostors: str | Path,
+    impostor_subsets: Sequence[str] | None,
+    impostor_speakers: Sequence[str] | None,
+) -> dict[str, Any]:
+    """FAR on recordings of unseen speakers at the thresholds this evaluation used."""
+    from voxgate.core.inference import SpeakerEncoder
+
+    encoder = SpeakerEncoder(model, meta, device=dev)
+    used = {
+        "cosine_1s": families["cosine"]["authentication"]["chunk"].get("threshold"),
+        "cosine_3s": families["cosine"]["authentication"]["decision"].get("threshold"),
     }
-    metrics["heads"] = families.get("heads")
-
-    if speed:
-        log.info("measuring inference speed")
-        from voxgate.core.config import FeatureConfig
-
-        metrics["speed"] = measure_speed(
-            model,
-            FeatureConfig.from_dict(meta["feature_config"]),
-            mc_passes=mc_passes,
-            min_time_s=speed_min_time_s,
-        )
-    if impostors is not None:
-        log.info("scoring unseen outsiders from %s", impostors)
-        from voxgate.core.inference import SpeakerEncoder
-
-        encoder = SpeakerEncoder(model, meta, device=dev)
-        used = {
-            "cosine_1s": families["cosine"]["authentication"]["chunk"].get("threshold"),
-            "cosine_3s": families["cosine"]["authentication"]["decision"].get("threshold"),
-        }
-        if "heads" in families:
-            used["auth_prob_1s"] = families["heads"]["authentication"]["chunk"].get("threshold")
-            used["auth_prob_3s"] = families["heads"]["authentication"]["decision"].get("threshold")
-        metrics["unseen_outsiders"] = score_outsiders(
-            encoder,
-            impostors,
-            profiles[auth_cols],
-            subsets=impostor_subsets,
-            speakers=impostor_speakers,
-            thresholds=used,
-            auth_index=_auth_index(meta) if "heads" in families else None,
-        )
-        metrics["unseen_outsiders"]["thresholds_source"] = (
-            "calibrated" if calib else "eer of this split"
-        )
-    result.metrics = to_plain(metrics, json_safe=True)
-    return result
+    if "heads" in families:
+        used["auth_prob_1s"] = families["heads"]["authentication"]["chunk"].get("threshold")
+        used["auth_prob_3s"] = families["heads"]["authentication"]["decision"].get("threshold")
+    out = score_outsiders(
+        encoder,
+        impostors,
+        auth_profiles,
+        subsets=impostor_subsets,
+        speakers=impostor_speakers,
+        thresholds=used,
+        auth_index=_auth_index(meta) if "heads" in families else None,
+    )
+    out["thresholds_source"] = "calibrated" if calib else "eer of this split"
+    return out
 
 
 def evaluate_checkpoint(
