@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checkpoint import load_checkpoint, make_meta, model_fingerprint
+from .checkpoint import checkpoint_fingerprint, load_checkpoint, make_meta
 from .config import FeatureConfig
 from .device import resolve_device
 from .errors import CheckpointError, ConfigError, EmptyAudioError, InvalidSamplesError, ProfileError
@@ -166,7 +166,7 @@ class SpeakerEncoder:
         self.threshold: float = float(thr) if thr is not None else DEFAULT_THRESHOLD
         self.calibration: dict[str, Any] = dict(meta.get("calibration", {}))
         self.mode: str = str(meta.get("mode", ""))
-        self.fingerprint: str = model_fingerprint(self.model)
+        self.fingerprint: str = checkpoint_fingerprint(self.model, meta)
         # name -> number of classes
         self.heads: dict[str, int] = {name: int(n) for name, n in self.model_config.heads}
 

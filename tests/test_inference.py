@@ -161,11 +161,13 @@ def test_from_checkpoint_round_trip(tmp_path: Path, enc: SpeakerEncoder, waves: 
     )
     loaded = SpeakerEncoder.from_checkpoint(path, device="cpu")
     assert loaded.threshold == pytest.approx(0.61) and loaded.calibrated
-    assert loaded.authorized == ["a"] and loaded.fingerprint == enc.fingerprint
+    assert loaded.authorized == ["a"]
+    # same weights, but a calibrated threshold: profiles of one do not match the other
+    assert loaded.fingerprint != enc.fingerprint
     assert loaded.score(waves, "identification").labels == ["a", "b", "c"]
     np.testing.assert_array_equal(loaded.embed(waves), enc.embed(waves))
     model, meta = load_checkpoint(path)
-    assert SpeakerEncoder(model, meta, device="cpu").fingerprint == enc.fingerprint
+    assert SpeakerEncoder(model, meta, device="cpu").fingerprint == loaded.fingerprint
 
 
 def test_default_model_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
