@@ -24,16 +24,15 @@ import numpy as np
 import torch
 
 from voxgate.core.checkpoint import (
-    load_checkpoint,
     model_fingerprint,
-    read_checkpoint,
     to_plain,
-    update_checkpoint,
 )
+from voxgate.core.config import FeatureConfig
 from voxgate.core.device import resolve_device
 from voxgate.core.errors import DatasetError
 from voxgate.core.fileio import atomic_write
 
+from .checkpoint_calibration import calibrate_checkpoint
 from .eval_embed import (
     SplitEmbeddings,
     _select,
@@ -42,16 +41,25 @@ from .eval_embed import (
     group_mean,
     speaker_profiles,
 )
+from .eval_families import (
+    Scored,
+    auth_index,
+    check_features,
+    cosine_family,
+    enrolled_profiles,
+    enrollment,
+    head_family,
+    load_model,
+)
 from .eval_figures import save_figures
 from .eval_metrics import (
-    AUTH_LABELS,
     auth_metrics,
     ident_metrics,
     mc_metrics,
-    plain_float,
     summary_lines,
 )
 from .eval_speed import measure_speed
+from .h5data import read_meta
 from .outsiders import score_outsiders
 from .trials import SCORES_FILE, write_scores
 
@@ -84,11 +92,6 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------------------
-# decisions over consecutive chunks
-# --------------------------------------------------------------------------------------
-
-
-# --------------------------------------------------------------------------------------
 # metrics
 # --------------------------------------------------------------------------------------
 
@@ -99,16 +102,6 @@ def write_json(obj: Any, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(to_plain(obj, json_safe=True), indent=2, allow_nan=False) + "\n"
     return atomic_write(path, text)
-
-
-# --------------------------------------------------------------------------------------
-# speed
-# --------------------------------------------------------------------------------------
-
-
-# --------------------------------------------------------------------------------------
-# unseen outsiders
-# --------------------------------------------------------------------------------------
 
 
 # --------------------------------------------------------------------------------------
@@ -127,104 +120,6 @@ class EvaluationResult:
     mc: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray, float]] = field(
         default_factory=dict
     )
-
-
-def _load(model_path: str | Path, device: torch.device) -> tuple[torch.nn.Module, dict[str, Any]]:
-
-    return load_checkpoint(model_path, map_location=device)
-
-
-def _check_features(meta: dict[str, Any], h5meta: Any, data_path: str | Path) -> None:
-    from voxgate.core.config import FeatureConfig
-
-    ck = FeatureConfig.from_dict(meta["feature_config"])
-    ds = h5meta.feature_config
-    if not isinstance(ds, FeatureConfig):
-        ds = FeatureConfig.from_dict(ds if isinstance(ds, dict) else json.loads(ds))
-    if ck != ds:
-        raise DatasetError(
-            f"{data_path}: dataset features {ds.to_dict()} differ from the checkpoint's "
-            f"{ck.to_dict()}; rebuild the dataset or use the matching model"
-        )
-
-
-def _auth_index(meta: dict[str, Any]) -> int:
-    labels = meta.get("labels", {}).get("authentication") or AUTH_LABELS
-    return labels.index("authorized") if "authorized" in labels else len(labels) - 1
-
-
-@dataclass
-class _Scored:
-    """Per-chunk scores of one family for the evaluated split."""
-
-    auth: np.ndarray  # (N,) authentication score
-    ident: np.ndarray | None  # (N, C) identification scores
-    class_names: list[str]
-    auth_mc: np.ndarray | None = None  # (passes, N)
-
-
-def _cosine_family(
-    split: SplitEmbeddings,
-    prof_ids: np.ndarray,
-    profiles: np.ndarray,
-    auth_cols: np.ndarray,
-    speakers: list[str],
-) -> _Scored:
-    sims = split.embeddings @ profiles.T  # (N, K)
-    auth = sims[:, auth_cols].max(axis=1) if len(auth_cols) else np.full(len(sims), -1.0)
-    mc = None
-    if split.mc is not None and len(auth_cols):
-        mc = (split.mc @ profiles[auth_cols].T).max(axis=2)  # (passes, N)
-    return _Scored(auth, sims, [speakers[i] for i in prof_ids], mc)
-
-
-def _head_family(
-    model: torch.nn.Module, meta: dict[str, Any], split: SplitEmbeddings, device: torch.device
-) -> dict[str, _Scored | np.ndarray | list[str]]:
-    out: dict[str, Any] = {}
-    heads = set(getattr(model, "heads", {}).keys())
-    with torch.inference_mode():
-        emb = torch.from_numpy(split.embeddings).to(device)
-        if "authentication" in heads:
-            ai = _auth_index(meta)
-            out["auth"] = model.head_probs(emb, "authentication")[:, ai].cpu().numpy()
-            if split.mc is not None:
-                mc = torch.from_numpy(split.mc).to(device)
-                p, n, d = mc.shape
-                probs = model.head_probs(mc.reshape(p * n, d), "authentication")[:, ai]
-                out["auth_mc"] = probs.reshape(p, n).cpu().numpy()
-        if "identification" in heads:
-            out["ident"] = model.head_probs(emb, "identification").cpu().numpy()
-            names = meta.get("labels", {}).get("identification")
-            if not names or len(names) != out["ident"].shape[1]:
-                names = [str(i) for i in range(out["ident"].shape[1])]
-            out["ident_names"] = list(names)
-    return out
-
-
-def _enrollment(
-    model: torch.nn.Module,
-    data_path: str | Path,
-    split: str,
-    split_emb: SplitEmbeddings,
-    batch_size: int,
-    device: torch.device,
-) -> SplitEmbeddings:
-    """Train-split embeddings for the enrollment profiles (``split_emb`` when it is train)."""
-    if split == "train":
-        return split_emb
-    log.info("embedding the train split (enrollment profiles)")
-    return embed_features(model, data_path, "train", batch_size=batch_size, device=device)
-
-
-def _profiles(
-    enroll: SplitEmbeddings, speakers: Sequence[str], authorized: Sequence[str]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(profile speaker ids, profiles, columns of the authorized speakers' profiles)."""
-    prof_ids, profiles = speaker_profiles(enroll.embeddings, enroll.speakers)
-    auth_set = {speakers.index(a) for a in authorized if a in speakers}
-    auth_cols = np.array([k for k, s in enumerate(prof_ids) if s in auth_set], dtype=np.int64)
-    return prof_ids, profiles, auth_cols
 
 
 def run_evaluation(
@@ -249,33 +144,25 @@ def run_evaluation(
     and identification classes), e.g. the 40 LibriSpeech test-clean speakers of the
     report's scenario inside a dataset that also holds other corpora.
     """
-    from voxgate.training.h5data import read_meta
-
     dev = resolve_device(device)
-    model, meta = _load(model_path, dev)
+    model, meta = load_model(model_path, dev)
     h5 = read_meta(str(data_path))
-    _check_features(meta, h5, data_path)
+    check_features(meta, h5, data_path)
     speakers, authorized = list(h5.speakers), list(h5.authorized)
     calib = dict(meta.get("calibration") or {})
     log.info("embedding the %s split", split)
-    test = embed_features(
-        model, data_path, split, mc_passes=mc_passes, batch_size=batch_size, device=dev
-    )
-    enroll = _enrollment(model, data_path, split, test, batch_size, dev)
+    test = embed_features(model, data_path, split, mc_passes=mc_passes, batch_size=batch_size, device=dev)
+    enroll = enrollment(model, data_path, split, test, batch_size, dev)
     keep_names: set[str] | None = None
     if speakers_subset:
         test, enroll, keep_names = _keep_speakers(test, enroll, speakers, speakers_subset, data_path)
-    prof_ids, profiles, auth_cols = _profiles(enroll, speakers, authorized)
+    prof_ids, profiles, auth_cols = enrolled_profiles(enroll, speakers, authorized)
     groups = decision_groups(test.file_ids, test.chunk_index, decision_chunks)
     metrics = _header(model, meta, h5, model_path, data_path, split, test, groups, decision_chunks)
-    metrics["speakers_subset"] = sorted(keep_names) if keep_names else None
+    metrics["speakers_subset"] = sorted(keep_names) if keep_names else None  # keeps key order
     result = EvaluationResult(metrics)
-    hd = _head_family(model, meta, test, dev)  # (a) trained heads
-    if keep_names and "ident" in hd:
-        cols = [i for i, n in enumerate(hd["ident_names"]) if n in keep_names]
-        hd["ident"] = hd["ident"][:, cols]
-        hd["ident_names"] = [hd["ident_names"][i] for i in cols]
-    cos = _cosine_family(test, prof_ids, profiles, auth_cols, speakers)  # (b) vs profiles
+    hd = _keep_head_classes(head_family(model, meta, test, dev), keep_names)  # (a) trained heads
+    cos = cosine_family(test, prof_ids, profiles, auth_cols, speakers)  # (b) vs profiles
     families = _auth_families(result, cos, hd, test, groups, calib)
     _ident_families(families, cos, hd, test, groups, prof_ids, speakers)
     metrics["cosine"] = families["cosine"]
@@ -286,12 +173,8 @@ def run_evaluation(
     metrics["heads"] = families.get("heads")
     if speed:
         log.info("measuring inference speed")
-        from voxgate.core.config import FeatureConfig
-
         fcfg = FeatureConfig.from_dict(meta["feature_config"])
-        metrics["speed"] = measure_speed(
-            model, fcfg, mc_passes=mc_passes, min_time_s=speed_min_time_s
-        )
+        metrics["speed"] = measure_speed(model, fcfg, mc_passes=mc_passes, min_time_s=speed_min_time_s)
     if impostors is not None:
         log.info("scoring unseen outsiders from %s", impostors)
         metrics["unseen_outsiders"] = _unseen_outsiders(
@@ -300,6 +183,14 @@ def run_evaluation(
         )  # fmt: skip
     result.metrics = to_plain(metrics, json_safe=True)
     return result
+
+
+def _keep_head_classes(hd: dict[str, Any], keep_names: set[str] | None) -> dict[str, Any]:
+    """The identification head's scores restricted to the ``keep_names`` classes (all if None)."""
+    if keep_names and "ident" in hd:
+        cols = [i for i, n in enumerate(hd["ident_names"]) if n in keep_names]
+        hd["ident"], hd["ident_names"] = hd["ident"][:, cols], [hd["ident_names"][i] for i in cols]
+    return hd
 
 
 def _keep_speakers(
@@ -365,7 +256,7 @@ def _header(
 
 def _auth_families(
     result: EvaluationResult,
-    cos: _Scored,
+    cos: Scored,
     hd: dict[str, Any],
     test: SplitEmbeddings,
     groups: np.ndarray,
@@ -408,7 +299,7 @@ def _auth_families(
 
 def _ident_families(
     families: dict[str, dict[str, Any]],
-    cos: _Scored,
+    cos: Scored,
     hd: dict[str, Any],
     test: SplitEmbeddings,
     groups: np.ndarray,
@@ -462,7 +353,7 @@ def _unseen_outsiders(
         subsets=impostor_subsets,
         speakers=impostor_speakers,
         thresholds=used,
-        auth_index=_auth_index(meta) if "heads" in families else None,
+        auth_index=auth_index(meta) if "heads" in families else None,
     )
     out["thresholds_source"] = "calibrated" if calib else "eer of this split"
     return out
@@ -491,91 +382,3 @@ def evaluate_checkpoint(
         write_scores(result.auth_scores, out / SCORES_FILE)
         write_json(result.metrics, out / "metrics.json")
     return result.metrics
-
-
-# --------------------------------------------------------------------------------------
-# figures
-# --------------------------------------------------------------------------------------
-
-
-# --------------------------------------------------------------------------------------
-# calibration
-# --------------------------------------------------------------------------------------
-
-
-def calibrate_checkpoint(
-    model_path: str | Path,
-    data_path: str | Path,
-    split: str = "val",
-    target_far: float = 0.01,
-    *,
-    decision_chunks: int = 3,
-    batch_size: int = 256,
-    device: str | torch.device | None = None,
-    write: bool = True,
-) -> dict[str, Any]:
-    """Choose thresholds at ``target_far`` on the impostor (outsider) chunks of ``split``.
-
-    Cosine scores are max cosine against the authorized speakers' train-split profiles;
-    head scores are P(authorized). 1-s chunks and decisions (mean over ``decision_chunks``
-    consecutive chunks). ``threshold`` = the decision-level cosine one (the client's score).
-    With ``write`` the checkpoint's calibration gets the head thresholds and, for reference,
-    the closed-set cosine figures (``closed_set``); the client's threshold is left alone.
-    """
-    from voxgate.core import metrics as M
-    from voxgate.training.h5data import read_meta
-
-    if not 0.0 < target_far < 1.0:
-        raise ValueError(f"target_far must be in (0, 1), got {target_far}")
-    dev = resolve_device(device)
-    model, meta = _load(model_path, dev)
-    h5 = read_meta(str(data_path))
-    _check_features(meta, h5, data_path)
-    speakers = list(h5.speakers)
-    val = embed_features(model, data_path, split, batch_size=batch_size, device=dev)
-    enroll = _enrollment(model, data_path, split, val, batch_size, dev)
-    _, profiles, auth_cols = _profiles(enroll, speakers, h5.authorized)
-    if not len(auth_cols):
-        raise DatasetError(f"{data_path}: no authorized speaker has train-split chunks to enroll")
-    groups = decision_groups(val.file_ids, val.chunk_index, decision_chunks)
-    y1 = (val.labels == 1).astype(np.int64)
-    y3 = y1[groups[:, 0]] if len(groups) else y1[:0]
-    if not (y1 == 0).any():
-        raise DatasetError(f"{data_path}: split {split!r} has no outsider chunks to calibrate on")
-
-    cos1 = (val.embeddings @ profiles[auth_cols].T).max(axis=1)
-    hd = _head_family(model, meta, val, dev)
-
-    def thr(scores: np.ndarray, y: np.ndarray) -> float | None:
-        imp = scores[y == 0]
-        return plain_float(M.threshold_at_far(imp, target_far)) if len(imp) else None
-
-    cal: dict[str, Any] = {
-        "target_far": float(target_far),
-        "split": split,
-        "cosine_1s": thr(cos1, y1),
-        "cosine_3s": thr(group_mean(cos1, groups), y3) if len(groups) else None,
-        "auth_prob_1s": None,
-        "auth_prob_3s": None,
-        "n_genuine": int((y1 == 1).sum()),
-        "n_impostor": int((y1 == 0).sum()),
-        "n_genuine_3s": int((y3 == 1).sum()),
-        "n_impostor_3s": int((y3 == 0).sum()),
-        "decision_chunks": int(decision_chunks),
-        "source": f"{Path(data_path).name}:{split} (closed set, profiles from train split)",
-    }
-    if "auth" in hd:
-        cal["auth_prob_1s"] = thr(hd["auth"], y1)
-        cal["auth_prob_3s"] = thr(group_mean(hd["auth"], groups), y3) if len(groups) else None
-    if cal["auth_prob_3s"] is not None or cal["auth_prob_1s"] is not None:
-        # the pipeline's "head-authentication" mode decides on ~3 s of speech
-        best = cal["auth_prob_3s"] if cal["auth_prob_3s"] is not None else cal["auth_prob_1s"]
-        cal["head_thresholds"] = {"authentication": best}
-    if write:
-        # The client's cosine threshold comes only from ``calibrate --verification`` (decisions
-        # replayed through the live path); closed-set chunk figures are kept for reference.
-        old = dict(read_checkpoint(model_path).get("calibration") or {})
-        old["closed_set"] = {k: cal[k] for k in ("cosine_1s", "cosine_3s", "source", "split")}
-        old["head_thresholds"] = cal.get("head_thresholds")
-        update_checkpoint(model_path, calibration=old)
-    return cal
