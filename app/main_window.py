@@ -68,8 +68,12 @@ def _make_file_source(paths: list[str], realtime: bool) -> Any:
     return FileSource(wave, realtime=realtime, name=f"{len(paths)} recordings")
 
 
-def _enroll_job(name: str, authorized: bool, keep_audio: bool, pipeline: Any, source: Any):
-    return pipeline.enroll(source, name, authorized=authorized, keep_audio=keep_audio)
+def _enroll_job(
+    name: str, authorized: bool, keep_audio: bool, replace: bool, pipeline: Any, source: Any
+):
+    return pipeline.enroll(
+        source, name, authorized=authorized, keep_audio=keep_audio, replace=replace
+    )
 
 
 def _run_job(pipeline: Any, source: Any):
@@ -167,6 +171,7 @@ class MainWindow(ModelSwitching, WindowDialogs, QMainWindow):
             lambda name, authorized: self.open_enroll_dialog(name=name, authorized=authorized)
         )
         self.profile_list.error.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.profile_list.changed.connect(self.refresh_modes)  # authorizing changes the heads
         profiles = QGroupBox("Voice profiles", self)
         QVBoxLayout(profiles).addWidget(self.profile_list)
 
@@ -278,11 +283,24 @@ class MainWindow(ModelSwitching, WindowDialogs, QMainWindow):
             self.model_label.setProperty("warning", False)
         self.model_label.style().unpolish(self.model_label)
         self.model_label.style().polish(self.model_label)
-        modes = [(m, m.capitalize()) for m in PROFILE_MODES]
-        modes += [(f"head-{h}", f"Trained head: {h}") for h in sorted(enc.heads) if h in HEAD_MODES]
-        self.scoring_panel.set_modes(modes, self.settings.get("mode"))
+        self.refresh_modes()
         self._apply_threshold_range()
         self.profile_list.set_encoder(enc)
+
+    def refresh_modes(self) -> None:
+        """Offer the profile modes, and the trained-head modes (closed set, never the default)
+        only where ``core.gate`` allows them; otherwise disabled, with the reason as tooltip."""
+        from voxgate.core.gate import head_mode_problem
+
+        modes = [(m, m.capitalize()) for m in PROFILE_MODES]
+        disabled = {}
+        for h in HEAD_MODES:
+            key = f"head-{h}"
+            modes.append((key, f"Trained head (closed set): {h}"))
+            problem = head_mode_problem(self.encoder, self.store, key)
+            if problem is not None:
+                disabled[key] = problem
+        self.scoring_panel.set_modes(modes, self.settings.get("mode"), disabled)
 
     def _apply_threshold_range(self) -> None:
         from voxgate.core.gate import default_threshold
@@ -410,10 +428,12 @@ class MainWindow(ModelSwitching, WindowDialogs, QMainWindow):
         files: list[str] | None = None,
         *,
         keep_audio: bool = False,
+        replace: bool = False,
     ) -> bool:
         """Enroll ``name`` from the microphone (files None) or from recordings.
 
-        ``keep_audio``: also save the enrollment speech next to the profile (opt-in)."""
+        ``keep_audio``: also save the enrollment speech next to the profile (opt-in);
+        ``replace``: the user confirmed replacing an existing profile of that name."""
         if files:
             make = functools.partial(_make_file_source, list(files), self.file_realtime)
         elif self.input_panel.available:
@@ -422,7 +442,7 @@ class MainWindow(ModelSwitching, WindowDialogs, QMainWindow):
             self.statusBar().showMessage("no input device: enroll from recordings instead", 8000)
             return False
         started = self._start(
-            "enroll", make, functools.partial(_enroll_job, name, authorized, keep_audio)
+            "enroll", make, functools.partial(_enroll_job, name, authorized, keep_audio, replace)
         )
         if started:
             self.enroll_progress.setValue(0)
@@ -516,6 +536,7 @@ class MainWindow(ModelSwitching, WindowDialogs, QMainWindow):
 
     def _on_enrolled(self, profile: Any) -> None:
         self.profile_list.refresh()
+        self.refresh_modes()
         self.enroll_feedback.setText(
             f"enrolled {profile.name}: {profile.speech_s:.1f} s of speech, {profile.n_windows} windows"
         )
@@ -526,7 +547,11 @@ class MainWindow(ModelSwitching, WindowDialogs, QMainWindow):
         self.counters_label.setText(
             f"blocks {event.blocks} · overflows {event.overflows} · drops {event.drops}"
         )
-        if event.error:
+        if event.error and event.extra.get("locked"):
+            self.last_error = event.error
+            self.statusBar().showMessage(event.error)
+            self.banner.set_idle("Locked", event.error)
+        elif event.error:
             self._on_failed(event.error)
         elif event.message:
             self.statusBar().showMessage(event.message, 5000)

@@ -25,15 +25,31 @@ class WindowDialogs:
             authorized=authorized,
             microphone_available=self.input_panel.available,
         )
-        dialog.accepted.connect(
-            lambda: self.start_enroll(*dialog.values(), keep_audio=dialog.keep_audio)
-        )
+        dialog.accepted.connect(lambda: self._enroll_from_dialog(dialog))
         dialog.finished.connect(lambda _r: dialog.deleteLater())
         self.enroll_dialog = dialog
         dialog.open()
         if browse:
             dialog.browse_button.click()
         return dialog
+
+    def _enroll_from_dialog(self, dialog: EnrollDialog) -> bool:
+        """Start the enrollment the dialog describes; an existing name is replaced only
+        after the user says so."""
+        name, authorized, files = dialog.values()
+        replace = False
+        if self.store.exists(name):
+            question = (
+                f"A voice profile named {name!r} exists. Replace it with this enrollment? "
+                "Its old voice will be gone."
+            )
+            if not self._ask("Replace voice profile?", question):
+                self.statusBar().showMessage(f"kept the existing profile {name!r}", 8000)
+                return False
+            replace = True
+        return self.start_enroll(
+            name, authorized, files, keep_audio=dialog.keep_audio, replace=replace
+        )
 
     def choose_file_to_authenticate(self) -> None:
         paths = choose_audio_files(self, "Authenticate a recording", many=False)

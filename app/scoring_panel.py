@@ -73,14 +73,26 @@ class ScoringPanel(QGroupBox):
         self.reset_button.clicked.connect(lambda _checked=False: self.reset_threshold())
 
     # -- mode --
-    def set_modes(self, modes: list[tuple[str, str]], current: str | None = None) -> None:
-        """``modes``: (key, label) pairs; selects ``current`` when present."""
+    def set_modes(
+        self,
+        modes: list[tuple[str, str]],
+        current: str | None = None,
+        disabled: dict[str, str] | None = None,
+    ) -> None:
+        """``modes``: (key, label) pairs; ``disabled``: key -> why (shown as tooltip, not
+        selectable). Selects ``current`` when present and enabled, else the first mode."""
+        disabled = disabled or {}
         self.mode_combo.blockSignals(True)
         self.mode_combo.clear()
-        for key, label in modes:
+        for i, (key, label) in enumerate(modes):
             self.mode_combo.addItem(label, key)
+            if key in disabled:
+                item = self.mode_combo.model().item(i)
+                item.setEnabled(False)
+                item.setToolTip(f"Not available: {disabled[key]}")
         keys = [k for k, _ in modes]
-        self.mode_combo.setCurrentIndex(keys.index(current) if current in keys else 0)
+        ok = current in keys and current not in disabled
+        self.mode_combo.setCurrentIndex(keys.index(current) if ok else 0)
         self.mode_combo.blockSignals(False)
 
     def mode(self) -> str:

@@ -448,3 +448,62 @@ def test_train_progress_reads_the_json_records():
     assert "epoch 2/4" in p.describe() and "val accuracy 0.625, macro-F1 0.333" in p.describe()
     p.update({"stage": "train", "done": 1, "total": 10, "epoch": 1, "epochs": 4})
     assert p.fraction == pytest.approx(0.5)  # never backwards
+
+
+# ---------------------------------------------------------------- the gate in the window
+
+
+def _enroll_via_dialog(qtbot, window, name, wav):
+    qtbot.mouseClick(window.enroll_button, Qt.MouseButton.LeftButton)
+    dialog = window.enroll_dialog
+    qtbot.keyClicks(dialog.name_edit, name)
+    dialog.set_files([wav])
+    ok = dialog.buttons.button(QDialogButtonBox.StandardButton.Ok)
+    qtbot.mouseClick(ok, Qt.MouseButton.LeftButton)
+
+
+def test_enrolling_an_existing_name_asks_before_replacing(qtbot, window, short_wav, store):
+    enroll_headless(window.encoder, store, short_wav, "carol")
+    before = store.get("carol").embedding.copy()
+    asked: list[str] = []
+    window._ask = lambda title, question: asked.append(question) or False  # "No"
+    _enroll_via_dialog(qtbot, window, "carol", short_wav)
+    assert asked and "'carol' exists" in asked[0] and window.job is None
+    np.testing.assert_array_equal(store.get("carol").embedding, before)  # kept
+    window._ask = lambda title, question: True  # "Yes": replaced
+    with qtbot.waitSignal(window.job_finished, timeout=TIMEOUT_MS):
+        _enroll_via_dialog(qtbot, window, "carol", short_wav)
+    assert window.last_error is None and store.get("carol").updated >= store.get("carol").created
+
+
+def _mode_items(window):
+    combo = window.scoring_panel.mode_combo
+    return {
+        combo.itemData(i): (combo.model().item(i).isEnabled(), combo.itemData(i, Qt.ToolTipRole))
+        for i in range(combo.count())
+    }
+
+
+def test_trained_head_modes_are_disabled_until_their_speakers_are_enrolled(
+    qtbot, tmp_path, store, settings
+):
+    from voxgate.core.inference import SpeakerEncoder
+    from voxgate.core.model import ModelConfig
+
+    small = ModelConfig(
+        channels=(8, 16, 16), gru_hidden=32, gru_layers=1, attention_dim=16, embed_dim=32,
+        heads=(("identification", 3),),
+    )  # fmt: skip
+    enc = SpeakerEncoder.untrained(model_config=small)
+    settings.set("mode", "head-identification")  # a saved head mode is never the default
+    w = make_window(qtbot, enc, store, settings)
+    items = _mode_items(w)
+    assert w.scoring_panel.mode() == "authentication"
+    enabled, tip = items["head-identification"]
+    assert not enabled and "Not available" in tip and "enrolled" in tip
+    assert not items["head-authentication"][0]
+    # Enroll training speaker "1" under its own name: the identification head is offered.
+    store.save(Profile("1", np.ones(32, np.float32), model_fingerprint=enc.fingerprint))
+    w.refresh_modes()
+    assert _mode_items(w)["head-identification"][0]
+    w.close()
