@@ -359,18 +359,7 @@ def _run(
     if dist.rank:  # other dropout masks on other ranks
         torch.manual_seed(s.cfg.seed + dist.rank + 1000 * s.tracker.epoch)
     if dist.main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save_train_config(s.cfg, run_dir / "config.json")
-        from torch.utils.tensorboard import SummaryWriter
-
-        purge = s.tracker.step if state is not None else None
-        s.writer = SummaryWriter(str(run_dir / "tb"), purge_step=purge)
-        amp = f", AMP {amp_dtype(s.device)}".replace("torch.", "") if s.cfg.amp else ""
-        log.info(
-            "training %s on %s: %d train rows per epoch and process, %s%s, %d process(es)",
-            s.cfg.mode, data_path, len(s.sampler), s.device, amp, dist.world_size,
-        )  # fmt: skip
-
+        _open_run_dir(s, run_dir, data_path, dist, resumed=state is not None)
     interrupted = stopped = False
     try:
         while s.tracker.epoch < s.cfg.epochs and not stopped:
@@ -405,6 +394,20 @@ def _run(
         calibration=calibration,
         rank=dist.rank,
     )
+
+
+def _open_run_dir(s: _Session, run_dir: Path, data_path: Path, dist: Dist, resumed: bool) -> None:
+    """Rank 0: config.json and the TensorBoard writer (purged past the resumed step)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_train_config(s.cfg, run_dir / "config.json")
+    from torch.utils.tensorboard import SummaryWriter
+
+    s.writer = SummaryWriter(str(run_dir / "tb"), purge_step=s.tracker.step if resumed else None)
+    amp = f", AMP {amp_dtype(s.device)}".replace("torch.", "") if s.cfg.amp else ""
+    log.info(
+        "training %s on %s: %d train rows per epoch and process, %s%s, %d process(es)",
+        s.cfg.mode, data_path, len(s.sampler), s.device, amp, dist.world_size,
+    )  # fmt: skip
 
 
 def _calibrate(
