@@ -4,7 +4,6 @@ class-balancing sampler, distributed (DDP) ranks, and weights from an earlier ch
 from __future__ import annotations
 
 import dataclasses
-import logging
 import math
 import os
 import random
@@ -23,23 +22,7 @@ from voxgate.core.errors import CheckpointError, ConfigError, DatasetError
 from voxgate.core.model import ModelConfig, SpeakerNet
 
 from .config import TrainConfig
-from .loop import (  # noqa: F401 (re-exported)
-    EpochStats,
-    HeadSpec,
-    LossModule,
-    amp_dtype,
-    autocast_ctx,
-    evaluate_epoch,
-    head_tag,
-    make_scaler,
-    mc_spread,
-    selection_metric,
-    summarize_validation,
-    train_one_epoch,
-    train_step,
-)
-
-log = logging.getLogger(__name__)
+from .loop import HeadSpec
 
 __all__ = [
     "AUTH_LABELS", "Dist", "heads_for_mode", "build_model_config", "balance_weights",

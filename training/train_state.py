@@ -4,7 +4,6 @@ history.json records, their TensorBoard scalars and log lines; every file writte
 from __future__ import annotations
 
 import json
-import logging
 import random
 from pathlib import Path
 from typing import Any
@@ -16,23 +15,7 @@ from voxgate.core.errors import CheckpointError, ConfigError, DatasetError
 from voxgate.core.fileio import atomic_write
 
 from .config import TrainConfig
-from .loop import (  # noqa: F401 (re-exported)
-    EpochStats,
-    HeadSpec,
-    LossModule,
-    amp_dtype,
-    autocast_ctx,
-    evaluate_epoch,
-    head_tag,
-    make_scaler,
-    mc_spread,
-    selection_metric,
-    summarize_validation,
-    train_one_epoch,
-    train_step,
-)
-
-log = logging.getLogger(__name__)
+from .loop import EpochStats, head_tag
 
 __all__ = [
     "STATE_VERSION", "capture_rng_state", "restore_rng_state", "seed_everything",
