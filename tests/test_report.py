@@ -77,34 +77,38 @@ EPOCHS = 2
 
 
 def _write_run(run_dir: Path, heads: tuple[str, ...]) -> dict[str, list[float]]:
-    """TensorBoard events for EPOCHS epochs; suffixed head tags when several heads."""
-    from torch.utils.tensorboard import SummaryWriter
-
+    """history.json of EPOCHS epochs as ``voxgate train`` writes it (batch scalars in the
+    first record's ``batches``); returns the series each tag should read back as."""
     written: dict[str, list[float]] = {}
-    w = SummaryWriter(str(run_dir / "tb"))
-
-    def add(tag: str, value: float, step: int) -> None:
-        w.add_scalar(tag, value, step)
-        written.setdefault(tag, []).append(value)
-
+    head_keys = (("train_acc", "train_acc"), ("val_acc", "accuracy"), ("val_mc_spread", "mc_spread"),
+                 ("val_macro_f1", "macro_f1"), ("val_macro_precision", "macro_precision"),
+                 ("val_macro_recall", "macro_recall"))  # fmt: skip
+    batches: dict[str, list[list[float]]] = {}
     for step in range(6):
-        add("batch/loss", 2.0 - 0.2 * step, step)
-        add("batch/lr", 1e-3, step)
-        add("batch/acc", 0.4 + 0.05 * step, step)
+        for tag, value in (("batch/loss", 2.0 - 0.2 * step), ("batch/lr", 1e-3),
+                           ("batch/acc", 0.4 + 0.05 * step)):  # fmt: skip
+            batches.setdefault(tag, []).append([step, value])
+            written.setdefault(tag, []).append(value)
+    records = []
     for e in range(EPOCHS):
+        rec: dict = {"epoch": e, "heads": {}, "batches": batches if e == 0 else {}}
         for key, val in (("train_loss", 1.5 - 0.5 * e), ("val_loss", 1.6 - 0.4 * e),
                          ("lr", 1e-3 * (1 - 0.5 * e)), ("samples_per_s", 900.0 + e)):  # fmt: skip
-            add(f"epoch/{key}", val, e)
+            rec[key] = val
+            written.setdefault(f"epoch/{key}", []).append(val)
+        rec["selection"] = 0.5 + 0.1 * e
         multi = len(heads) > 1
         if multi:
-            add("epoch/val_macro_f1", 0.5 + 0.1 * e, e)
+            written.setdefault("epoch/val_macro_f1", []).append(rec["selection"])
         for k, h in enumerate(heads):
             suffix = f"/{h}" if multi else ""
-            for key, val in (("train_acc", 0.6 + 0.1 * e), ("val_acc", 0.55 + 0.1 * e + 0.01 * k),
-                             ("val_mc_spread", 0.05), ("val_macro_f1", 0.5 + 0.1 * e),
-                             ("val_macro_precision", 0.5), ("val_macro_recall", 0.5)):  # fmt: skip
-                add(f"epoch/{key}{suffix}", val, e)
-    w.close()
+            values = (0.6 + 0.1 * e, 0.55 + 0.1 * e + 0.01 * k, 0.05, 0.5 + 0.1 * e, 0.5, 0.5)
+            rec["heads"][h] = {key: v for (_, key), v in zip(head_keys, values)}
+            for (tag, _), v in zip(head_keys, values):
+                written.setdefault(f"epoch/{tag}{suffix}", []).append(v)
+        records.append(rec)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "history.json").write_text(json.dumps(records))
     return written
 
 

@@ -24,6 +24,7 @@ from voxgate.core.metrics import classification_report
 from voxgate.core.model import SpeakerNet
 
 from .config import TrainConfig
+from .history import head_tag
 
 __all__ = [
     "HeadSpec", "EpochStats", "LossModule", "amp_dtype", "autocast_ctx", "make_scaler",
@@ -67,11 +68,6 @@ def make_scaler(device: torch.device, amp: bool) -> torch.amp.GradScaler:
 def selection_metric(val: dict[str, Any]) -> float:
     """Mean of the heads' validation macro-F1 (the early-stopping / best-model metric)."""
     return float(np.mean([h["macro_f1"] for h in val["heads"].values()]))
-
-
-def head_tag(base: str, head: str, multi: bool) -> str:
-    """TensorBoard tag: ``base/head`` when several heads train, else ``base``."""
-    return f"{base}/{head}" if multi else base
 
 
 class LossModule(nn.Module):

@@ -2,7 +2,7 @@
 an evaluation.
 
 Figures come from training/plots/ (Figure API, no pyplot). The sections live beside this
-module: report_dataset.py (with report_data.py), report_runs.py (TensorBoard events) and
+module: report_dataset.py (with report_data.py), report_runs.py (runs' history.json) and
 report_eval.py (what ``voxgate evaluate`` wrote: metrics.json and scores.npz; the report runs
 no evaluation itself); report_html.py writes ``index.html`` with every figure embedded as a
 base64 data URI. This module wires them and re-exports their public names.
@@ -81,7 +81,7 @@ def build_report(
     """Write PNG figures and a self-contained ``index.html`` into ``out_dir``.
 
     data_path: the HDF5 dataset (dataset figures). runs: run folders (``runs/NAME`` with
-    TensorBoard events in ``tb/``), overlaid. model: a checkpoint for a t-SNE of its embeddings.
+    their ``history.json``), overlaid. model: a checkpoint for a t-SNE of its embeddings.
     eval_dir: a ``voxgate evaluate`` output folder holding ``metrics.json`` and (for DET curve
     and score histograms) ``scores.npz``; the report runs no evaluation itself.
     Raises DatasetError / ConfigError / CheckpointError on bad inputs.

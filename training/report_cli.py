@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Write one PNG per figure and an index.html with every figure embedded, a caption "
             "under each and the key numbers in tables. Dataset figures come from --data, "
-            "training curves from each --run's TensorBoard events, evaluation figures from "
+            "training curves from each --run's history.json, evaluation figures from "
             "--eval's metrics.json and scores.npz (written by voxgate evaluate)."
         ),
     )
@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         nargs="+",
         type=Path,
         default=[],
-        help="training run folder(s) (runs/NAME with tb/ inside); several runs are overlaid",
+        help="training run folder(s) (runs/NAME holding history.json); several runs are overlaid",
     )
     p.add_argument(
         "--model", type=Path, default=None, help="checkpoint: t-SNE of its embeddings"

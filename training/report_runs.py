@@ -1,55 +1,35 @@
-"""The training section of ``voxgate report``: scalar series of each run's TensorBoard events."""
+"""The training section of ``voxgate report``: the scalar series of each run's history.json."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from voxgate.core.errors import ConfigError
 
+from .history import history_scalars
 from .plots import Scalars, fig_batch_curves, fig_training_curves, fig_val_accuracy_mc, split_tag
 from .report_html import ReportBuilder
 
 __all__ = ["read_run_scalars", "training_section", "check_run_dir"]
 
 
-def _tb_dir(run_dir: Path) -> Path:
-    for cand in (run_dir / "tb", run_dir):
-        if cand.is_dir() and any(p.name.startswith("events.out.tfevents") for p in cand.iterdir()):
-            return cand
-    raise ConfigError(f"{run_dir}: no TensorBoard event files in it or in its tb/ folder")
-
-
 def read_run_scalars(run_dir: str | Path) -> Scalars:
-    """All scalar series of a run (``run_dir/tb`` or ``run_dir`` itself holding event files).
+    """All scalar series of a run, read from its ``history.json`` (tags as in history.py).
 
-    Duplicate steps (e.g. after a resume) keep the last written value. Raises ConfigError when
-    the folder or its event files are missing.
+    A step written twice (e.g. after a resume) keeps the last value. Raises ConfigError when
+    the folder or its history.json is missing or unreadable.
     """
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise ConfigError(f"{run_dir}: run folder not found")
-    tb = _tb_dir(run_dir)
-    by_tag: dict[str, dict[int, float]] = {}
-    for events in sorted(tb.glob("events.out.tfevents*")):  # sorted = written order
-        acc = EventAccumulator(str(events), size_guidance={"scalars": 0})
-        acc.Reload()
-        for tag in acc.Tags().get("scalars", []):
-            for ev in acc.Scalars(tag):
-                by_tag.setdefault(tag, {})[int(ev.step)] = float(ev.value)
-    series: Scalars = {}
-    for tag, by_step in by_tag.items():
-        steps = sorted(by_step)
-        series[tag] = (
-            np.array(steps, dtype=np.int64),
-            np.array([by_step[k] for k in steps], dtype=np.float64),
-        )
-    return series
+    path = check_run_dir(Path(run_dir))
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: unreadable training history ({exc})") from exc
+    if not isinstance(records, list) or not all(isinstance(r, dict) and "epoch" in r for r in records):
+        raise ConfigError(f"{path}: not a training history (a list of epoch records)")
+    return history_scalars(records)
 
 
 def _training_rows(runs: Mapping[str, Scalars]) -> list[list[str]]:
@@ -136,8 +116,11 @@ def training_section(rep: ReportBuilder, run_dirs: Sequence[Path]) -> None:
     rep.numbers["runs"] = list(runs)
 
 
-def check_run_dir(run_dir: Path) -> None:
-    """ConfigError unless ``run_dir`` is a folder holding TensorBoard event files."""
+def check_run_dir(run_dir: Path) -> Path:
+    """The run's history.json; ConfigError when the folder or the file is missing."""
     if not run_dir.is_dir():
         raise ConfigError(f"{run_dir}: run folder not found")
-    _tb_dir(run_dir)
+    path = run_dir / "history.json"
+    if not path.is_file():
+        raise ConfigError(f"{run_dir}: no history.json (written by voxgate train after each epoch)")
+    return path

@@ -9,7 +9,8 @@ Run directory::
     last_model.pt    the latest epoch (or the moment of an interrupt)
     train_state.pt   resume state: optimizer, scheduler, scaler, counters, RNG states
                      (plain types and tensors only; loads with weights_only=True)
-    history.json     one record per epoch (the same numbers as the epoch-level scalars)
+    history.json     one record per epoch: the epoch-level scalars, and the batch-level ones
+                     under ``batches`` (tag names in history.py)
     tb/              TensorBoard event files
 
 TensorBoard tags. Batch level (x = optimizer step, every ``log_every_steps`` steps):
@@ -48,6 +49,7 @@ from voxgate.core.model import SpeakerNet
 
 from .config import TrainConfig, save_train_config
 from .evaluate import calibrate_checkpoint
+from .history import BatchLog
 from .loop import (  # noqa: F401 (re-exported)
     EpochStats,
     HeadSpec,
@@ -211,7 +213,7 @@ class _Session:
             authorized=list(self.meta.authorized),
             threshold=None,
             calibration={},
-            metrics=metrics,
+            metrics={k: v for k, v in metrics.items() if k != "batches"},  # epoch numbers only
             train_config=self.cfg.to_dict(),
             data_fingerprint=self.meta.fingerprint,
         )
@@ -252,6 +254,7 @@ class _Session:
         if cfg.max_steps_per_epoch:
             n_steps = min(n_steps, cfg.max_steps_per_epoch)
         start = time.perf_counter()
+        batches = BatchLog(self.writer) if self.dist.main else None  # kept in history.json
         show = self.progress and self.dist.main
         desc = f"epoch {t.epoch + 1}/{cfg.epochs}"
         with tqdm(total=n_steps, desc=desc, file=sys.stderr, disable=not show, leave=False) as bar:
@@ -261,18 +264,18 @@ class _Session:
                 )
             stats, t.step = train_one_epoch(
                 self.module, self.train_loader, self.heads, self.optimizer, self.scaler, self.ctx,
-                cfg, self.device, step=t.step, writer=self.writer, bar=bar,
+                cfg, self.device, step=t.step, writer=batches, bar=bar,
             )  # fmt: skip
         self.scheduler.step()
         t.epoch += 1
         stop = torch.zeros(1, device=self.device)
         if self.dist.main:
-            stop += self._validate_and_save(stats, start)
+            stop += self._validate_and_save(stats, start, batches)
         if self.dist.enabled:
             torch.distributed.broadcast(stop, src=0)
         return bool(stop.item())
 
-    def _validate_and_save(self, stats: EpochStats, start: float) -> bool:
+    def _validate_and_save(self, stats: EpochStats, start: float, batches: BatchLog) -> bool:
         cfg, t = self.cfg, self.tracker
         val = evaluate_epoch(
             self.model, self.val_loader, self.heads, self.ctx, self.device,
@@ -280,6 +283,7 @@ class _Session:
         )  # fmt: skip
         lr = self.optimizer.param_groups[0]["lr"]
         rec = history_record(t.epoch, stats, val, lr, time.perf_counter() - start)
+        rec["batches"] = batches.record()
         t.history.append(rec)
         improved = rec["selection"] > t.best_metric
         if improved:

@@ -15,7 +15,8 @@ from voxgate.core.errors import CheckpointError, ConfigError, DatasetError
 from voxgate.core.fileio import atomic_write
 
 from .config import TrainConfig
-from .loop import EpochStats, head_tag
+from .history import epoch_scalars
+from .loop import EpochStats
 
 __all__ = [
     "STATE_VERSION", "capture_rng_state", "restore_rng_state", "seed_everything",
@@ -133,19 +134,9 @@ def history_record(
 
 
 def log_epoch(writer: Any, rec: dict[str, Any]) -> None:
-    e, multi = rec["epoch"], len(rec["heads"]) > 1
-    for key in ("train_loss", "val_loss", "lr", "samples_per_s", "time_s"):
-        writer.add_scalar(f"epoch/{key}", rec[key], e)
-    if multi:
-        writer.add_scalar("epoch/val_macro_f1", rec["selection"], e)
-    for name, h in rec["heads"].items():
-        pairs = {"train_acc": "train_acc", "val_acc": "accuracy", "val_mc_spread": "mc_spread"}
-        pairs |= {f"val_macro_{m}": f"macro_{m}" for m in ("f1", "precision", "recall")}
-        if multi:
-            pairs |= {"train_loss": "train_loss", "val_loss": "loss"}
-        for tag, key in pairs.items():
-            if h[key] is not None:  # mc_spread is None when mc_passes = 0
-                writer.add_scalar(head_tag(f"epoch/{tag}", name, multi), h[key], e)
+    """The record's epoch-level scalars (history.epoch_scalars) to TensorBoard."""
+    for tag, value in epoch_scalars(rec).items():
+        writer.add_scalar(tag, value, rec["epoch"])
     writer.flush()
 
 
