@@ -298,3 +298,13 @@ def test_cli_train_end_to_end(tiny_h5, tmp_path, capsys):
     # a typo in a key is an error, reported by the CLI
     assert main(argv[:5] + ["--out", str(tmp_path / "x"), "--set", "epoch=3"]) == 1
     assert "unknown key" in capsys.readouterr().err
+
+
+def test_a_run_validates_the_dataset_once_and_calibration_once(tiny_h5, tmp_path, monkeypatch):
+    from voxgate.training import h5data
+
+    calls = []
+    real = h5data.read_meta
+    monkeypatch.setattr(h5data, "read_meta", lambda *a, **k: calls.append(a) or real(*a, **k))
+    T.run_training(tiny_h5, tmp_path / "run", tiny_config(epochs=1, calibrate=True, max_steps_per_epoch=2))
+    assert len(calls) == 2  # the run's set-up, then calibration (was 6: each Dataset re-read it)

@@ -57,8 +57,8 @@ def calibrate_checkpoint(
     h5 = read_meta(str(data_path))
     check_features(meta, h5, data_path)
     speakers = list(h5.speakers)
-    val = embed_features(model, data_path, split, batch_size=batch_size, device=dev)
-    enroll = enrollment(model, data_path, split, val, batch_size, dev)
+    val = embed_features(model, data_path, split, batch_size=batch_size, device=dev, meta=h5)
+    enroll = enrollment(model, data_path, split, val, batch_size, dev, meta=h5)
     _, profiles, auth_cols = enrolled_profiles(enroll, speakers, h5.authorized)
     if not len(auth_cols):
         raise DatasetError(f"{data_path}: no authorized speaker has train-split chunks to enroll")

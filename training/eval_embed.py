@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -58,16 +59,18 @@ def embed_features(
     mc_passes: int = 0,
     batch_size: int = 256,
     device: str | torch.device | None = None,
+    meta: Any = None,
 ) -> SplitEmbeddings:
     """Embed every chunk of ``split`` ("train" | "val" | "test" | None = all) of an HDF5 file.
 
     ``augmented=False`` keeps only original chunks (aug == 0). With ``mc_passes > 0`` also
     returns MC-dropout embeddings (passes, N, D). Runs under inference mode, in batches.
+    meta: the file's validated H5Meta when the caller has it (not read again).
     """
     from voxgate.training.h5data import H5ChunkDataset, pad_collate
 
     dev = resolve_device(device)
-    ds = H5ChunkDataset(str(data_path), split=split, augmented=augmented)
+    ds = H5ChunkDataset(str(data_path), split=split, augmented=augmented, meta=meta)
     n = len(ds)
     if n == 0:
         raise DatasetError(f"{data_path}: split {split!r} has no chunks")

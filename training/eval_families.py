@@ -115,12 +115,16 @@ def enrollment(
     split_emb: SplitEmbeddings,
     batch_size: int,
     device: torch.device,
+    meta: Any = None,
 ) -> SplitEmbeddings:
-    """Train-split embeddings for the enrollment profiles (``split_emb`` when it is train)."""
+    """Train-split embeddings for the enrollment profiles (``split_emb`` when it is train);
+    meta: the file's validated H5Meta, if the caller has it."""
     if split == "train":
         return split_emb
     log.info("embedding the train split (enrollment profiles)")
-    return embed_features(model, data_path, "train", batch_size=batch_size, device=device)
+    return embed_features(
+        model, data_path, "train", batch_size=batch_size, device=device, meta=meta
+    )
 
 
 def enrolled_profiles(

@@ -151,8 +151,10 @@ def run_evaluation(
     speakers, authorized = list(h5.speakers), list(h5.authorized)
     calib = dict(meta.get("calibration") or {})
     log.info("embedding the %s split", split)
-    test = embed_features(model, data_path, split, mc_passes=mc_passes, batch_size=batch_size, device=dev)
-    enroll = enrollment(model, data_path, split, test, batch_size, dev)
+    test = embed_features(
+        model, data_path, split, mc_passes=mc_passes, batch_size=batch_size, device=dev, meta=h5
+    )
+    enroll = enrollment(model, data_path, split, test, batch_size, dev, meta=h5)
     keep_names: set[str] | None = None
     if speakers_subset:
         test, enroll, keep_names = _keep_speakers(test, enroll, speakers, speakers_subset, data_path)

@@ -297,7 +297,8 @@ class H5ChunkDataset(Dataset):
     """Chunks of one split of a dataset file, as a torch Dataset.
 
     split: "train" | "val" | "test" | None (all). augmented=False keeps original chunks only.
-    speakers: ids (str) or indices (int) to keep, None = all. cache=True loads the selected
+    speakers: ids (str) or indices (int) to keep, None = all. meta: the file's read_meta()
+    when the caller already has it (skips a second validation). cache=True loads the selected
     features into RAM at init. Without the cache the HDF5 file opens lazily, once per process,
     on the first ``__getitem__`` (so each DataLoader worker has its own handle).
     Item: dict(features float32 (T, M) dB, length, label, speaker, file_id, aug, chunk_index).
@@ -311,11 +312,12 @@ class H5ChunkDataset(Dataset):
         cache: bool = False,
         augmented: bool = True,
         speakers: Sequence[str | int] | None = None,
+        meta: H5Meta | None = None,
     ):
         import h5py
 
         self.path = Path(path)
-        self.meta = read_meta(self.path)
+        self.meta = meta if meta is not None else read_meta(self.path)  # validated once by caller
         if split is not None and split not in SPLIT_NAMES:
             raise DatasetError(f"unknown split {split!r}; known: {list(SPLIT_NAMES)}")
         self.split = split

@@ -335,7 +335,7 @@ def _setup(
         ids = [dist.local_rank] if device.type == "cuda" else None
         module = nn.parallel.DistributedDataParallel(module, device_ids=ids)
     optimizer = torch.optim.AdamW(module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    train_loader, sampler, val_loader = build_loaders(data_path, cfg, heads, dist)
+    train_loader, sampler, val_loader = build_loaders(data_path, cfg, heads, dist, meta)
     session = _Session(
         cfg=cfg, dist=dist, device=device, data_path=data_path, run_dir=run_dir, meta=meta,
         heads=heads, model=model, module=module, optimizer=optimizer,

@@ -139,14 +139,17 @@ def read_data(data_path: Path) -> Any:
 
 
 def build_loaders(
-    data_path: Path, cfg: TrainConfig, heads: Sequence[HeadSpec], dist: Dist
+    data_path: Path, cfg: TrainConfig, heads: Sequence[HeadSpec], dist: Dist, meta: Any = None
 ) -> tuple[DataLoader, Any, DataLoader | None]:
-    """Train loader (+ its epoch sampler) on every rank; the val loader on rank 0 only."""
+    """Train loader (+ its epoch sampler) on every rank; the val loader on rank 0 only.
+    meta: the file's validated H5Meta (read again when None)."""
     from torch.utils.data import DistributedSampler
 
     from .h5data import H5ChunkDataset, pad_collate
 
-    train = H5ChunkDataset(data_path, "train", cache=cfg.cache_ram, augmented=cfg.train_augmented)
+    train = H5ChunkDataset(
+        data_path, "train", cache=cfg.cache_ram, augmented=cfg.train_augmented, meta=meta
+    )
     if len(train) == 0:
         raise DatasetError(f"{data_path}: the train split is empty")
     if cfg.balance and any(h.target == "label" for h in heads):
@@ -171,7 +174,7 @@ def build_loaders(
     )
     val_loader = None
     if dist.main:
-        val = H5ChunkDataset(data_path, "val", cache=cfg.cache_ram, augmented=False)
+        val = H5ChunkDataset(data_path, "val", cache=cfg.cache_ram, augmented=False, meta=meta)
         if len(val) == 0:
             raise DatasetError(f"{data_path}: the val split is empty (early stopping needs it)")
         val_loader = DataLoader(val, batch_size=cfg.batch_size, shuffle=False, **common)
