@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-MODES = ("authentication", "identification", "both")
+from .config import MODES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
