@@ -247,6 +247,20 @@ class SpeakerEncoder:
             return feats.new_zeros((0, d) if passes == 0 else (passes, 0, d))
         return torch.cat(outs, dim=0 if passes == 0 else 1)
 
+    def warm_up(self, batch: int = 1, mc_passes: int = 0) -> None:
+        """Score ``batch`` silent windows twice (with ``mc_passes`` too when > 0), so that
+        tracing the frozen CNN (~0.3-1 s) and TorchScript's first optimising runs happen
+        now rather than on the first live window. Clock counts are left as they were."""
+        x = np.zeros((batch, self.feature_config.chunk_samples), dtype=np.float32)
+        enabled, self.clock.enabled = self.clock.enabled, False
+        try:
+            for _ in range(2):
+                self.embed(x)
+                if mc_passes > 0:
+                    self.embed_mc(x, mc_passes)
+        finally:
+            self.clock.enabled = enabled
+
     def embed(self, waves: np.ndarray | torch.Tensor, *, batch_size: int = 64) -> np.ndarray:
         """Waveforms (B, N) (or (N,), treated as B = 1) -> float32 (B, D), each row unit norm."""
         return self.embed_features(self.features(waves), batch_size=batch_size)

@@ -197,3 +197,11 @@ def test_frozen_cnn_matches_eager_per_shape_and_caps_its_traces(waves: np.ndarra
         ref = e.model(feats).numpy()
     np.testing.assert_allclose(e.embed(waves), ref, atol=1e-5)
     assert e.cnn.traced
+
+
+def test_warm_up_traces_the_live_shape_and_leaves_the_clock() -> None:
+    e = SpeakerEncoder.untrained(FEAT, TINY, device="cpu")
+    e.clock.enabled = True
+    e.warm_up(mc_passes=2)
+    assert (1, 1 + SR // 160, 16) in e.cnn.traced and e.clock.calls == {}
+    assert e.clock.enabled
