@@ -42,8 +42,6 @@ def measure_speed(
     CPU with 1 thread and with all threads, and CUDA when available (``cuda=None``);
     deterministic and MC dropout (``mc_passes``; skipped when 0). The thread count is restored.
     """
-    from voxgate.core.features import log_mel
-
     n_samples = feature_config.chunk_samples
     rng = np.random.default_rng(0)
     threads_before = torch.get_num_threads()
@@ -70,33 +68,9 @@ def measure_speed(
             net.eval()
             if threads is not None:
                 torch.set_num_threads(threads)
-            sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-            for bs in batch_sizes:
-                waves = torch.from_numpy(
-                    (0.1 * rng.standard_normal((bs, n_samples))).astype(np.float32)
-                ).to(dev)
-                modes = [("deterministic", 0)] + ([("mc", mc_passes)] if mc_passes > 0 else [])
-                for mode, passes in modes:
-
-                    def step(waves=waves, passes=passes, net=net) -> None:
-                        with torch.inference_mode():
-                            feats = log_mel(waves, feature_config)
-                            if passes:
-                                net.embed_mc(feats, passes)
-                            else:
-                                net(feats)
-
-                    n, elapsed = _time_loop(step, min_time_s, sync)
-                    results.append(
-                        {
-                            "device": name,
-                            "batch": int(bs),
-                            "mode": mode,
-                            "passes": int(passes),
-                            "chunks_per_s": n * bs / elapsed,
-                            "ms_per_batch": 1000.0 * elapsed / n,
-                        }
-                    )
+            results += _time_device(
+                net, name, dev, batch_sizes, mc_passes, min_time_s, feature_config, rng
+            )
             if dev.type == "cuda":
                 out["cuda_device"] = torch.cuda.get_device_name(dev)
     finally:
@@ -104,3 +78,40 @@ def measure_speed(
         model.train(was_training)
     out["results"] = results
     return out
+
+
+def _time_device(
+    net: torch.nn.Module,
+    name: str,
+    dev: torch.device,
+    batch_sizes: Sequence[int],
+    mc_passes: int,
+    min_time_s: float,
+    feature_config: Any,
+    rng: np.random.Generator,
+) -> list[dict[str, Any]]:
+    """One row per (batch size, deterministic | MC) of ``net`` on ``dev``: chunks/s, ms/batch."""
+    from voxgate.core.features import log_mel
+
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    rows = []
+    for bs in batch_sizes:
+        noise = 0.1 * rng.standard_normal((bs, feature_config.chunk_samples))
+        waves = torch.from_numpy(noise.astype(np.float32)).to(dev)
+        modes = [("deterministic", 0)] + ([("mc", mc_passes)] if mc_passes > 0 else [])
+        for mode, passes in modes:
+
+            def step(waves=waves, passes=passes) -> None:
+                with torch.inference_mode():
+                    feats = log_mel(waves, feature_config)
+                    if passes:
+                        net.embed_mc(feats, passes)
+                    else:
+                        net(feats)
+
+            n, elapsed = _time_loop(step, min_time_s, sync)
+            rows.append(
+                {"device": name, "batch": int(bs), "mode": mode, "passes": int(passes),
+                 "chunks_per_s": n * bs / elapsed, "ms_per_batch": 1000.0 * elapsed / n}
+            )  # fmt: skip
+    return rows
