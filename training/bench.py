@@ -9,7 +9,8 @@ random 1-s inputs, with the same train_step as ``voxgate train``.
 features: log_mel speed in x real time (1-s chunks one by one, batches of 64, a 60-s wave).
 inference: ms per 1-s window at batch 1 (features + model), deterministic and MC dropout.
 pipeline: streaming latency and CPU use of core.pipeline.Pipeline over a file paced in
-real time, plus the unpaced throughput.
+real time, plus the unpaced throughput, with the CPU per stage (VAD, windows, display,
+features, model, decision) and ``--load N`` busy processes beside it.
 build-throughput: hours of audio per wall-clock minute of the dataset builder.
 cli-cost / gui-cost: CPU s per audio s of ``voxgate verify --file`` and of the GUI
 (training/bench_cost.py).
