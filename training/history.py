@@ -5,8 +5,15 @@ Epoch tags (x = the record's ``epoch``): ``epoch/train_loss``, ``epoch/val_loss`
 ``epoch/samples_per_s``, ``epoch/time_s``; per head ``epoch/train_acc``, ``epoch/val_acc``,
 ``epoch/val_mc_spread``, ``epoch/val_macro_{f1,precision,recall}``. With several heads these
 carry a ``/<head>`` suffix, per-head ``train_loss``/``val_loss`` are added and the plain
-``epoch/val_macro_f1`` is the selection metric. Batch tags (x = optimizer step) are kept in
-each record's ``batches``: {tag: [[step, value], ...]}.
+``epoch/val_macro_f1`` is the selection metric. ``epoch/val_mc_spread`` is the mean over val
+chunks of the std of the true class's probability over ``mc_passes`` MC-dropout passes (absent
+when mc_passes is 0); ``epoch/lr`` is after the epoch's scheduler step; ``samples_per_s`` is
+training samples / training seconds; ``time_s`` is train + validation seconds.
+
+Batch tags (x = optimizer step, every ``log_every_steps`` steps): ``batch/loss`` (total
+training loss of the step), ``batch/acc`` (training accuracy, arg-max of the margin-free
+logits; ``/<head>`` with several heads), ``batch/lr``. They are kept in each record's
+``batches``: {tag: [[step, value], ...]}.
 """
 
 from __future__ import annotations

@@ -13,20 +13,10 @@ Run directory::
                      under ``batches`` (tag names in history.py)
     tb/              TensorBoard event files
 
-TensorBoard tags. Batch level (x = optimizer step, every ``log_every_steps`` steps):
-``batch/loss`` (total training loss of the step), ``batch/acc`` (training accuracy of the
-step, arg-max of the margin-free logits), ``batch/lr``.
-Epoch level (x = epoch, 1-based): ``epoch/train_loss``, ``epoch/val_loss``,
-``epoch/train_acc``, ``epoch/val_acc``, ``epoch/val_macro_f1``, ``epoch/val_macro_precision``,
-``epoch/val_macro_recall``, ``epoch/val_mc_spread`` (mean over val chunks of the std of the
-true class's probability over ``mc_passes`` MC-dropout passes), ``epoch/lr`` (after the
-epoch's scheduler step), ``epoch/samples_per_s`` (training samples / training seconds),
-``epoch/time_s`` (train + validation seconds). ``epoch/val_mc_spread`` is absent when
-``mc_passes`` is 0 (history.json then holds null).
-In mode ``both`` the head-specific tags carry a ``/<head>`` suffix
-(``batch/acc/identification``, ``epoch/val_macro_f1/authentication``, ...);
-``epoch/train_loss``, ``epoch/val_loss`` are then the weighted sums and also appear per head,
-and ``epoch/val_macro_f1`` (no suffix) is the selection metric: the mean of the heads' macro-F1.
+TensorBoard tags and the history.json fields they come from are named in history.py (batch
+level every ``log_every_steps`` optimizer steps; epoch level, x = epoch, 1-based; in mode
+``both`` head-specific tags carry a ``/<head>`` suffix and ``epoch/val_macro_f1`` is the
+selection metric, the mean of the heads' macro-F1).
 """
 
 from __future__ import annotations
