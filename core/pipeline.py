@@ -136,6 +136,9 @@ class Pipeline:
         fe = Frontend(
             self.encoder.feature_config, cfg.hop_s, cfg.vad_aggressiveness, self.display_hop_s
         )
+        warm_up = getattr(self.encoder, "warm_up", None)
+        if warm_up is not None:  # trace the model now, not on the first live window
+            warm_up(mc_passes=cfg.mc_passes)
         try:
             source.start()
         except VoxgateError as exc:
