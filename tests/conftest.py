@@ -55,7 +55,7 @@ def voiced(
 
     A glottal pulse train at ``f0`` Hz (with slow vibrato and jitter) through second-order
     resonators at ``formants`` (Hz), amplitude-modulated at ``syllable_hz`` syllables per
-    second with short dips between syllables, plus faint aspiration noise. webrtcvad
+    second with short dips between syllables, plus faint aspiration and breath noise. webrtcvad
     classifies it as speech.
     """
     from scipy.signal import lfilter
@@ -80,6 +80,9 @@ def voiced(
     # Syllable envelope: raised-cosine bumps with short near-silent gaps.
     env = 0.5 - 0.5 * np.cos(2 * np.pi * syllable_hz * t)
     env = np.clip(env * 1.25, 0.0, 1.0) ** 0.5
+    # Breath and fricative noise across the whole band (34 dB below the voice), as in real
+    # wideband speech: without it the signal would look band-limited (telephone-like).
+    x += 0.02 * np.std(x) * rng.standard_normal(n)
     x *= env
     peak = np.max(np.abs(x)) or 1.0
     return (amp * x / peak).astype(np.float32)

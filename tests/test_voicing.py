@@ -76,7 +76,7 @@ def test_real_speech_of_every_corpus_is_accepted() -> None:
         pytest.skip(f"shared data not found at {SHARED_DATA}")
     with open(SHARED_DATA / "manifest.csv") as fh:
         rows = list(csv.DictReader(fh))
-    for corpus in ("librispeech", "speechocean762", "msc", "emodb", "fsdd"):
+    for corpus in ("librispeech", "speechocean762", "msc", "emodb"):  # fsdd: narrowband
         picked = [r for r in rows if r["corpus"] == corpus][:: 97][:4]
         ok = total = 0
         for r in picked:
@@ -102,3 +102,33 @@ def test_cli_refuses_a_tone_and_enrolls_speech(tmp_path, monkeypatch, capsys) ->
     assert "a tone or whistle" in capsys.readouterr().err
     speech = write_wav(tmp_path, "speech.wav", voiced(seconds=7.0))
     assert main(["enroll", "x", "--untrained", "--file", str(speech)]) == 0
+
+
+def test_band_limited_audio_is_not_scored() -> None:
+    """Telephone-band speech (nothing above 4 kHz): the model cannot tell voices apart there,
+    and the threshold was not calibrated for it."""
+    from scipy.signal import butter, sosfiltfilt
+
+    wide = voiced(seconds=1.0, seed=3)
+    assert V.is_voiced_speech(wide, SR)
+    narrow = sosfiltfilt(butter(10, 3600, fs=SR, output="sos"), wide).astype(np.float32)
+    stats = V.voicing_stats(narrow, SR)
+    assert stats.high_band_db < V.MIN_HIGH_BAND_DB < V.voicing_stats(wide, SR).high_band_db
+    assert V.rejection_reason(stats) == V.REASON_BANDLIMITED
+
+
+def test_real_narrowband_recordings_are_mostly_refused() -> None:
+    from voxgate.core.audio import load_audio
+    from voxgate.core.config import FeatureConfig
+    from voxgate.core.scoring import windows
+
+    if not (SHARED_DATA / "manifest.csv").is_file():
+        pytest.skip(f"shared data not found at {SHARED_DATA}")
+    with open(SHARED_DATA / "manifest.csv") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["corpus"] == "fsdd"][::50]
+    reasons = []
+    for r in rows:
+        win = windows(load_audio(SHARED_DATA / r["path"], SR), FeatureConfig())
+        for i in np.flatnonzero(win.speech_ratio >= 0.5):
+            reasons.append(V.rejection_reason(V.voicing_stats(win.waves[i], SR)))
+    assert len(reasons) >= 10 and reasons.count(V.REASON_BANDLIMITED) / len(reasons) >= 0.7
