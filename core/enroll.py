@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
@@ -13,10 +13,7 @@ from .errors import ConfigError, ProfileError, TooShortError
 from .events import EnrollProgressEvent
 from .live_config import MIN_ENROLL_SPEECH_S
 from .profiles import Profile, ProfileStore
-from .scoring import make_profile, unit
-
-if TYPE_CHECKING:  # the Protocol only; no import cycle at run time
-    from .scoring import Encoder
+from .scoring import Encoder, make_profile, unit
 
 __all__ = [
     "Enroller",
@@ -280,15 +277,9 @@ def enroll_from_files(
     paths: Sequence[str | Path],
     name: str,
     *,
-    authorized: bool = True,
     store: ProfileStore | None = None,
-    keep_audio: bool = False,
-    hop_s: float | None = None,
-    min_speech_ratio: float | None = None,
-    vad_aggressiveness: int | None = None,
-    target_s: float | None = None,
     replace: bool = False,
-    on_progress: Callable[[EnrollProgressEvent], None] | None = None,
+    **options: Any,
 ) -> Profile:
     """Enroll ``name`` from recordings ("enroll from recordings").
 
@@ -307,20 +298,7 @@ def enroll_from_files(
     if store is not None and not replace and store.exists(name):
         raise ProfileError(f"a profile named {name!r} exists; use --force to replace it")
     waves = [load_audio(p, encoder.feature_config.sample_rate) for p in paths]
-    return enroll_from_waves(
-        encoder,
-        waves,
-        name,
-        authorized=authorized,
-        store=store,
-        keep_audio=keep_audio,
-        hop_s=hop_s,
-        min_speech_ratio=min_speech_ratio,
-        vad_aggressiveness=vad_aggressiveness,
-        target_s=target_s,
-        replace=replace,
-        on_progress=on_progress,
-    )
+    return enroll_from_waves(encoder, waves, name, store=store, replace=replace, **options)
 
 
 def enroll_from_waves(
@@ -340,7 +318,8 @@ def enroll_from_waves(
 ) -> Profile:
     """:func:`enroll_from_files` on waveforms already loaded at the model's sample rate
     (float32 (N,) each): the one enrollment path of the CLI, the GUI, calibration and the
-    benchmarks."""
+    benchmarks. ``options`` of :func:`enroll_from_files`: authorized, keep_audio, hop_s,
+    min_speech_ratio, vad_aggressiveness, target_s, on_progress."""
     from .scoring import (
         DEFAULT_HOP_S,
         DEFAULT_MIN_SPEECH_RATIO,
