@@ -227,7 +227,8 @@ def synth_voiced(seconds: float, *, seed: int = 0, sr: int = _SR) -> np.ndarray:
     """Speech-like test signal float32 (round(seconds * sr),), peak 0.5.
 
     A glottal pulse train (f0 ~110-140 Hz with vibrato) through three formant resonators that
-    move between vowels every syllable, with a 4-Hz syllable envelope; webrtcvad calls it speech.
+    move between vowels every syllable, with a 4-Hz syllable envelope and faint wideband
+    breath noise; webrtcvad calls it speech and the voicing check scores it.
     """
     import numpy as np
     from scipy.signal import lfilter
@@ -249,6 +250,9 @@ def synth_voiced(seconds: float, *, seed: int = 0, sr: int = _SR) -> np.ndarray:
             a = [1.0, -2 * r * np.cos(2 * np.pi * fc / sr), r * r]
             out[start : start + seg.size] += lfilter([1.0 - r], a, seg) / (i + 1)
     env = np.clip((0.5 - 0.5 * np.cos(2 * np.pi * 4.0 * t)) * 1.25, 0.0, 1.0) ** 0.5
+    # wideband breath noise 34 dB below the voice: real speech is not band-limited, and the
+    # scoring path does not score telephone-band audio
+    out += 0.02 * np.std(out) * rng.standard_normal(n)
     out *= env
     return (0.5 * out / (np.max(np.abs(out)) or 1.0)).astype(np.float32)
 
