@@ -507,3 +507,17 @@ def test_trained_head_modes_are_disabled_until_their_speakers_are_enrolled(
     w.refresh_modes()
     assert _mode_items(w)["head-identification"][0]
     w.close()
+
+
+def test_a_locked_device_is_shown_as_locked_with_the_wait(qtbot, window, encoder, store, short_wav):
+    import re
+
+    from voxgate.core.lockout import DEVICE_KEY, Lockout
+
+    enroll_headless(encoder, store, short_wav)
+    lock = Lockout(store)
+    for _ in range(5):
+        lock.record(DEVICE_KEY, accepted=False)
+    run_to_end(qtbot, window, lambda: window.start_file_authentication(short_wav))
+    assert window.banner.title.text().startswith("Locked")
+    assert re.search(r"wait \d+ s", window.last_error)
