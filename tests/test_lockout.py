@@ -117,5 +117,7 @@ def test_cli_gives_exit_5_with_the_wait(tmp_path, monkeypatch, capsys) -> None:
     err = capsys.readouterr().err
     assert "1 attempt(s) left for profile 'ann'" in err
     assert re.search(r"too many failed attempts for profile 'ann': wait (2\d|30) s", err)
+    assert main(["profiles", "list"]) == 0
+    assert "LOCKED: too many failed attempts for profile 'ann'" in capsys.readouterr().out
     assert main(["profiles", "unlock", "ann"]) == 0
     assert main([*cmd, str(probe)]) == 3

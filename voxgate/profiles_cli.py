@@ -51,13 +51,25 @@ def cmd_profiles_list(args: argparse.Namespace) -> int:
     if not profiles:
         print(f"no voice profiles in {store.root}")
         return EXIT_OK
+    from voxgate.core.lockout import DEVICE_KEY, Lockout
+
+    lock = Lockout(store)
     for p in profiles:
         auth = "authorized" if p.authorized else "not authorized"
         print(
             f"{p.name:24s} {auth:15s} {p.speech_s:6.1f} s speech  {p.n_windows:4d} windows  "
-            f"model {p.model_fingerprint or '?'}  created {p.created}"
+            f"model {p.model_fingerprint or '?'}  created {p.created}{_locked(lock, p.name)}"
         )
+    device = _locked(lock, DEVICE_KEY)
+    if device:
+        print(f"{'(any profile / identification)':40s}{device}")
     return EXIT_OK
+
+
+def _locked(lock: Any, key: str) -> str:
+    """'  LOCKED: ...' when attempts on ``key`` are delayed or disabled, else ''."""
+    st = lock.status(key)
+    return f"  LOCKED: {st.describe()}" if st.disabled or st.wait_s > 0 else ""
 
 
 def cmd_profiles_delete(args: argparse.Namespace) -> int:
