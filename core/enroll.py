@@ -13,7 +13,7 @@ from .errors import ConfigError, ProfileError, TooShortError
 from .events import EnrollProgressEvent
 from .live_config import MIN_ENROLL_SPEECH_S
 from .profiles import Profile, ProfileStore
-from .scoring import Encoder, make_profile, unit
+from .scoring import Encoder, SpeechCounter, make_profile, unit
 
 __all__ = [
     "Enroller",
@@ -118,13 +118,17 @@ class Enroller:
         self.embeddings: list[np.ndarray] = []
         self._sum: np.ndarray | None = None
         self._cosines: list[float] = []  # each kept window's cosine to the running profile
-        self._counted_to = 0  # absolute sample up to which speech has been counted
+        self._speech = SpeechCounter(self.sample_rate)
         self._last_speech_end = 0
         self._audio: list[np.ndarray] = []
-        self.speech_s = 0.0
         self.n_inconsistent = 0
         self.levels_dbfs: list[float] = []
         self.refused: dict[str, int] = {}  # voicing rejection reason -> windows
+
+    @property
+    def speech_s(self) -> float:
+        """Seconds of speech in the kept windows (overlaps counted once)."""
+        return self._speech.seconds
 
     @property
     def fraction(self) -> float:
@@ -215,13 +219,9 @@ class Enroller:
         self._sum = emb.astype(np.float64) if self._sum is None else self._sum + emb
         self.embeddings.append(emb)
         self.levels_dbfs.append(level)
-        new_from = max(start, self._counted_to)
-        end = start + window.size
-        if end > new_from:
-            self.speech_s += (end - new_from) / self.sample_rate * ratio
-            if self.keep_audio:
-                self._audio.append(window[new_from - start :].copy())
-            self._counted_to = end
+        new_from = self._speech.add(start, window.size, ratio)
+        if self.keep_audio and new_from < start + window.size:
+            self._audio.append(window[new_from - start :].copy())
 
     def progress(self, feedback: tuple[str, ...] = (), done: bool = False) -> EnrollProgressEvent:
         return EnrollProgressEvent(

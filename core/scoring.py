@@ -46,6 +46,7 @@ __all__ = [
     "make_aggregator",
     "score_event",
     "Scorer",
+    "SpeechCounter",
 ]
 
 
@@ -253,6 +254,24 @@ def score_event(
     )
 
 
+class SpeechCounter:
+    """Seconds of speech in a stream of overlapping windows: each window adds only the part
+    not counted yet, weighted by its VAD speech ratio (enrollment progress, attempts)."""
+
+    def __init__(self, sample_rate: int):
+        self.sr = int(sample_rate)
+        self.seconds = 0.0
+        self._counted_to = 0  # absolute sample up to which speech has been counted
+
+    def add(self, start: int, n: int, ratio: float) -> int:
+        """Count window [start, start + n); returns the first sample it added (>= start;
+        start + n when it added nothing)."""
+        new_from = min(max(start, self._counted_to), start + n)
+        self.seconds += (start + n - new_from) / self.sr * float(ratio)
+        self._counted_to = max(self._counted_to, start + n)
+        return new_from
+
+
 class Decider:
     """Feeds windows, scored or not, to one aggregator in stream order.
 
@@ -266,12 +285,16 @@ class Decider:
         self.agg = aggregator
         self.sr = int(sample_rate)
         self.threshold = float(threshold)
-        self.speech_s = 0.0
-        self._counted_to = 0
+        self.speech = SpeechCounter(sample_rate)
 
     @property
     def final(self) -> DecisionEvent | None:
         return self.agg.final
+
+    @property
+    def speech_s(self) -> float:
+        """Seconds of speech in the scored windows."""
+        return self.speech.seconds
 
     def feed(
         self,
@@ -283,9 +306,7 @@ class Decider:
         if result is None:
             idle = self.agg.idle((start + n) / self.sr)
             return [] if idle is None else [idle]
-        new_from = max(start, self._counted_to)
-        self.speech_s += max(0, start + n - new_from) / self.sr * float(ratio)
-        self._counted_to = max(self._counted_to, start + n)
+        self.speech.add(start, n, ratio)
         ev = score_event(start, n, self.sr, ratio, result[0], result[1], self.threshold)
         return [ev, self.agg.push(ev)]
 
