@@ -358,3 +358,21 @@ def write_tiny_checkpoint(path: Path, *, heads: bool = True, seed: int = 0) -> P
         path, model, FeatureConfig(), mode="both" if heads else "authentication",
         labels=labels if heads else {}, authorized=AUTHORIZED, data_fingerprint="synthetic",
     )  # fmt: skip
+
+
+@pytest.fixture
+def store(tmp_path):
+    """An empty profile store in the test's folder."""
+    from voxgate.core.profiles import ProfileStore
+
+    return ProfileStore(tmp_path / "profiles")
+
+
+@pytest.fixture
+def settings(tmp_path):
+    """The GUI's settings in an INI file of the test's folder (Qt imported only here)."""
+    from PySide6.QtCore import QSettings
+
+    from voxgate.app.settings import Settings
+
+    return Settings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))

@@ -21,7 +21,7 @@ from voxgate.app.settings import DEFAULTS, Settings  # noqa: E402
 from voxgate.app.settings_dialog import SettingsDialog  # noqa: E402
 from voxgate.app.spectrogram_view import LEVELS_DB, SpectrogramView  # noqa: E402
 from voxgate.core.events import DecisionState, ScoreEvent, SpectrogramEvent  # noqa: E402
-from voxgate.core.profiles import Profile, ProfileStore  # noqa: E402
+from voxgate.core.profiles import Profile  # noqa: E402
 
 TIMEOUT_MS = 60000  # generous: the machine is shared; waits end as soon as the condition holds
 
@@ -52,16 +52,6 @@ def short_wav(tmp_path_factory) -> Path:
     """6 s of the same kind of voiced signal (quick enrollments and runs)."""
     wave = voiced(f0=118.0, formants=VOWELS["a"], seconds=6.0, seed=7)
     return write_wav(tmp_path_factory.mktemp("audio"), "short.wav", wave)
-
-
-@pytest.fixture
-def settings(tmp_path) -> Settings:
-    return Settings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
-
-
-@pytest.fixture
-def store(tmp_path) -> ProfileStore:
-    return ProfileStore(tmp_path / "profiles")
 
 
 def make_window(qtbot, encoder, store, settings, **kw) -> MainWindow:

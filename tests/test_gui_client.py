@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("pytestqt")
-from PySide6.QtCore import QPoint, QSettings  # noqa: E402
+from PySide6.QtCore import QPoint  # noqa: E402
 
 from conftest import (  # noqa: E402
     VOWELS,
@@ -26,10 +26,8 @@ from voxgate.app.enroll_dialog import EnrollDialog  # noqa: E402
 from voxgate.app.level_meter import FLOOR_DBFS  # noqa: E402
 from voxgate.app.main_window import MainWindow  # noqa: E402
 from voxgate.app.retrain_dialog import FINE_TUNE_EPOCHS, SCRATCH_EPOCHS  # noqa: E402
-from voxgate.app.settings import Settings  # noqa: E402
 from voxgate.app.spectrogram_view import LEVELS_DB  # noqa: E402
 from voxgate.core.events import LevelEvent, ScoreEvent  # noqa: E402
-from voxgate.core.profiles import ProfileStore  # noqa: E402
 
 TIMEOUT_MS = 60000
 
@@ -66,16 +64,6 @@ def models(tmp_path_factory) -> list[Path]:
 def speech_wav(tmp_path_factory) -> Path:
     wave = voiced(f0=118.0, formants=VOWELS["a"], seconds=8.0, seed=5)
     return write_wav(tmp_path_factory.mktemp("audio"), "speech.wav", wave)
-
-
-@pytest.fixture
-def settings(tmp_path) -> Settings:
-    return Settings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
-
-
-@pytest.fixture
-def store(tmp_path) -> ProfileStore:
-    return ProfileStore(tmp_path / "profiles")
 
 
 def make_window(qtbot, model: Path, store, settings, devices=None) -> MainWindow:
