@@ -200,11 +200,11 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 
 def _verification(args: argparse.Namespace) -> int:
+    from voxgate.training.backends import make_backend
     from voxgate.training.evaluate import write_json
     from voxgate.training.verification import (
         evaluate_suite,
         evaluate_verification,
-        make_backend,
         read_speakers_file,
     )
 
@@ -261,7 +261,7 @@ def _embed(args: argparse.Namespace) -> int:
     import numpy as np
 
     from voxgate.core.inference import SpeakerEncoder
-    from voxgate.training.verification import embed_files
+    from voxgate.training.embeddings import embed_files
 
     encoder = SpeakerEncoder.from_checkpoint(args.model)
     out = embed_files(encoder, args.files, per_window=args.per_window, hop_s=args.hop_s)

@@ -12,12 +12,19 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from voxgate.core.errors import DatasetError
-from voxgate.core.scoring import Encoder, make_profile, unit
+from voxgate.training.backends import (  # noqa: F401  (re-exported: the trial API)
+    SAMPLE_RATE,
+    Backend,
+    ResemblyzerBackend,
+    VoxgateBackend,
+    make_backend,
+)
+from voxgate.training.embeddings import embed_files  # noqa: F401  (re-exported)
 from voxgate.training.speakers import speaker_id, subset_matches
 
 log = logging.getLogger(__name__)
@@ -42,8 +49,6 @@ __all__ = [
     "evaluate_verification",
     "embed_files",
 ]
-
-SAMPLE_RATE = 16000
 
 
 # --------------------------------------------------------------------------------------
@@ -330,119 +335,6 @@ def trial_labels(segments: Sequence[Segment], speakers: Sequence[str]) -> np.nda
 
 
 # --------------------------------------------------------------------------------------
-# backends
-# --------------------------------------------------------------------------------------
-
-
-class Backend(Protocol):
-    name: str
-
-    def embed_segments(self, waves: Sequence[np.ndarray]) -> np.ndarray:
-        """One unit embedding per wave: float32 (S, D)."""
-
-    def enroll(self, waves: Sequence[np.ndarray]) -> np.ndarray:
-        """A speaker profile (D,) unit norm from its enrollment speech."""
-
-
-class VoxgateBackend:
-    """voxgate embeddings through the client's path (``core.scoring``): the 1-s windows of a
-    segment (hop ``hop_s``) are embedded and combined with :func:`make_profile`, the same
-    function that builds enrollment profiles. Segments are already speech (silence removed),
-    so every window is used; a piece shorter than a window is zero-padded to one."""
-
-    name = "voxgate"
-
-    def __init__(self, encoder: Encoder, hop_s: float | None = None, batch_size: int = 128):
-        from voxgate.core.scoring import DEFAULT_HOP_S
-
-        self.encoder = encoder
-        self.hop_s = DEFAULT_HOP_S if hop_s is None else float(hop_s)
-        self.batch_size = batch_size
-
-    def _windows(self, wave: np.ndarray) -> np.ndarray:
-        from voxgate.core.scoring import windows
-
-        n = self.encoder.feature_config.chunk_samples
-        wave = np.asarray(wave, dtype=np.float32)
-        if 0 < wave.size < n:
-            wave = np.pad(wave, (0, n - wave.size))
-        return windows(wave, self.encoder.feature_config, self.hop_s).waves
-
-    def window_embeddings(self, wave: np.ndarray) -> np.ndarray:
-        """Unit embeddings (W, D) of the windows of one wave."""
-        from voxgate.core.scoring import embed_windows
-
-        return embed_windows(self.encoder, self._windows(wave), self.batch_size)
-
-    def embed_segments(self, waves: Sequence[np.ndarray]) -> np.ndarray:
-        from voxgate.core.scoring import embed_windows, make_profile
-
-        if not len(waves):
-            return np.zeros((0, self.encoder.model_config.embed_dim), dtype=np.float32)
-        wins = [self._windows(w) for w in waves]
-        emb = embed_windows(self.encoder, np.concatenate(wins), self.batch_size)
-        bounds = np.cumsum([0] + [len(w) for w in wins])
-        return np.stack([make_profile(emb[a:b]) for a, b in zip(bounds[:-1], bounds[1:])])
-
-    def enroll(self, waves: Sequence[np.ndarray]) -> np.ndarray:
-        from voxgate.core.scoring import make_profile
-
-        return make_profile(np.concatenate([self.window_embeddings(w) for w in waves if len(w)]))
-
-
-class ResemblyzerBackend:
-    """Resemblyzer's pretrained GE2E encoder (benchmark only; imported lazily).
-
-    Segment: ``embed_utterance(preprocess_wav(wave))``; profile: normalised mean of the
-    partial embeddings over all enrollment speech.
-    """
-
-    name = "resemblyzer"
-
-    def __init__(self, device: str = "cpu"):
-        try:
-            from resemblyzer import VoiceEncoder, preprocess_wav
-        except ImportError as exc:
-            raise DatasetError(
-                "the resemblyzer backend needs the benchmark dependency: "
-                "pip install 'voxgate[bench]' (or pip install resemblyzer)"
-            ) from exc
-        self._pre = preprocess_wav
-        self.encoder = VoiceEncoder(device, verbose=False)
-
-    def _prep(self, wave: np.ndarray) -> np.ndarray:
-        w = self._pre(np.asarray(wave, dtype=np.float32))
-        # its own silence trimming may eat a short, already speech-only segment
-        return w if len(w) >= SAMPLE_RATE // 2 else np.asarray(wave, dtype=np.float32)
-
-    def embed_segments(self, waves: Sequence[np.ndarray]) -> np.ndarray:
-        if not len(waves):
-            return np.zeros((0, 256), dtype=np.float32)
-        return unit(np.stack([self.encoder.embed_utterance(self._prep(w)) for w in waves]))
-
-    def enroll(self, waves: Sequence[np.ndarray]) -> np.ndarray:
-        partials = []
-        for w in waves:
-            if len(w):
-                _, parts, _ = self.encoder.embed_utterance(self._prep(w), return_partials=True)
-                partials.append(parts)
-        return make_profile(np.concatenate(partials))
-
-
-def make_backend(
-    name: str, model_path: str | Path | None = None, device: str | None = None
-) -> Backend:
-    """ "voxgate" (needs ``model_path``, default: the shipped model) or "resemblyzer"."""
-    if name == "voxgate":
-        from voxgate.core.inference import SpeakerEncoder
-
-        return VoxgateBackend(SpeakerEncoder.from_checkpoint(model_path, device=device))
-    if name == "resemblyzer":
-        return ResemblyzerBackend(device or "cpu")
-    raise DatasetError(f"unknown backend {name!r}; known: voxgate, resemblyzer")
-
-
-# --------------------------------------------------------------------------------------
 # scoring
 # --------------------------------------------------------------------------------------
 
@@ -593,61 +485,3 @@ def evaluate_suite(
             for trials in score_plan(plan, be, test_s).values():
                 rows.append({"set": label, "backend": be.name, **trials_metrics(trials)})
     return rows
-
-
-# --------------------------------------------------------------------------------------
-# embeddings export
-# --------------------------------------------------------------------------------------
-
-
-def embed_files(
-    encoder: Encoder,
-    paths: Sequence[str | Path],
-    *,
-    per_window: bool = False,
-    hop_s: float | None = None,
-) -> dict[str, np.ndarray]:
-    """Embeddings of audio files through the client's path: the windows ``core.scoring``
-    scores (VAD speech ratio and voicing), embedded, and per file combined by
-    :func:`make_profile`.
-
-    Per file: ``names`` (F,) str, ``embeddings`` float32 (F, D), ``n_windows`` (F,). With
-    ``per_window``: ``embeddings`` (W, D) one per scored window, ``file_index`` (W,) and
-    ``window_starts`` (W,) seconds in the file. Files without speech raise TooShortError.
-    """
-    from voxgate.core.audio import load_audio
-    from voxgate.core.errors import TooShortError
-    from voxgate.core.scoring import (
-        DEFAULT_HOP_S,
-        embed_windows,
-        make_profile,
-        speech_mask,
-        windows,
-    )
-
-    sr = encoder.feature_config.sample_rate
-    hop_s = DEFAULT_HOP_S if hop_s is None else hop_s
-    names, embs, n_windows, file_index, starts = [], [], [], [], []
-    for i, p in enumerate(paths):
-        win = windows(load_audio(p, sr), encoder.feature_config, hop_s)
-        mask = speech_mask(win)
-        if not mask.any():
-            raise TooShortError(p, "no window of voiced speech found")
-        emb = embed_windows(encoder, win.waves[mask])
-        names.append(str(p))
-        n_windows.append(len(emb))
-        if per_window:
-            embs.append(emb)
-            file_index.append(np.full(len(emb), i))
-            starts.append(win.starts[mask] / sr)
-        else:
-            embs.append(make_profile(emb)[None])
-    out = {
-        "names": np.array(names),
-        "embeddings": np.concatenate(embs).astype(np.float32),
-        "n_windows": np.array(n_windows, dtype=np.int64),
-    }
-    if per_window:
-        out["file_index"] = np.concatenate(file_index).astype(np.int64)
-        out["window_starts"] = np.concatenate(starts).astype(np.float64)
-    return out
