@@ -15,6 +15,8 @@ from voxgate.core.errors import ConfigError
 __all__ = [
     "AUG_TAGS",
     "DEFAULT_AUGMENTATIONS",
+    "KNOWN_AUGMENTATIONS",
+    "CHANNEL_AUGMENTATIONS",
     "WAVE_AUGMENTATIONS",
     "SPEC_AUGMENTATIONS",
     "SPEED_AUGMENTATIONS",
@@ -42,9 +44,14 @@ AUG_TAGS: tuple[str, ...] = (
     "speed_0.9",
     "speed_1.1",
     "vtlp",
+    "telephone",
+    "reverb",
 )
-DEFAULT_AUGMENTATIONS: tuple[str, ...] = AUG_TAGS[1:]
-WAVE_AUGMENTATIONS = frozenset({"noise_low", "noise_high", "vtlp"})
+# The report's augmentations; "telephone" and "reverb" (augment_channel.py) are opt-in.
+DEFAULT_AUGMENTATIONS: tuple[str, ...] = AUG_TAGS[1:8]
+KNOWN_AUGMENTATIONS: tuple[str, ...] = AUG_TAGS[1:]
+CHANNEL_AUGMENTATIONS = frozenset({"telephone", "reverb"})
+WAVE_AUGMENTATIONS = frozenset({"noise_low", "noise_high", "vtlp"}) | CHANNEL_AUGMENTATIONS
 SPEC_AUGMENTATIONS = frozenset({"specaug_time", "specaug_freq"})
 SPEED_AUGMENTATIONS: dict[str, float] = {"speed_0.9": 0.9, "speed_1.1": 1.1}
 # SNR ranges (dB) of the two noise levels; each copy draws uniformly from its range.
@@ -59,7 +66,8 @@ VTLP_F_HI_HZ = (
 
 
 def parse_augmentations(spec: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
-    """Parse ``"noise_low,vtlp"`` (or ``"all"``, ``"none"``, a list) into known tags, in AUG_TAGS order."""
+    """Parse ``"noise_low,vtlp"`` (or ``"all"`` = the report's set, ``"none"``, a list) into
+    known tags, in AUG_TAGS order."""
     if spec is None:
         return DEFAULT_AUGMENTATIONS
     items = spec.split(",") if isinstance(spec, str) else list(spec)
@@ -68,12 +76,12 @@ def parse_augmentations(spec: str | list[str] | tuple[str, ...] | None) -> tuple
         return DEFAULT_AUGMENTATIONS
     if items in ([], ["none"]):
         return ()
-    unknown = sorted(set(items) - set(DEFAULT_AUGMENTATIONS))
+    unknown = sorted(set(items) - set(KNOWN_AUGMENTATIONS))
     if unknown:
         raise ConfigError(
-            f"unknown augmentation(s) {unknown}; known: {list(DEFAULT_AUGMENTATIONS)}"
+            f"unknown augmentation(s) {unknown}; known: {list(KNOWN_AUGMENTATIONS)}"
         )
-    return tuple(t for t in DEFAULT_AUGMENTATIONS if t in items)
+    return tuple(t for t in KNOWN_AUGMENTATIONS if t in items)
 
 
 # --------------------------------------------------------------------------- noise

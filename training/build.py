@@ -34,7 +34,7 @@ from voxgate.core.errors import ConfigError, DatasetError
 from voxgate.core.fileio import TEMP_SUFFIX, atomic_path
 from voxgate.training.speakers import speaker_id, subset_matches
 
-from .augment import AUG_TAGS, DEFAULT_AUGMENTATIONS, parse_augmentations
+from .augment import AUG_TAGS, DEFAULT_AUGMENTATIONS, KNOWN_AUGMENTATIONS, parse_augmentations
 from .build_worker import init_worker, process_file
 from .h5schema import SCHEMA_VERSION, SPLIT_NAMES
 from .h5write import ChunkWriter, sources_array
@@ -88,7 +88,7 @@ class BuildConfig:
     max_file_s: float | None = 1800.0  # longer recordings are skipped (memory grows with length)
 
     def __post_init__(self) -> None:
-        unknown = sorted(set(self.augment) - set(DEFAULT_AUGMENTATIONS))
+        unknown = sorted(set(self.augment) - set(KNOWN_AUGMENTATIONS))
         if unknown:
             raise ConfigError(f"unknown augmentation(s) {unknown}")
         if not (self.aug_per_chunk == "all" or isinstance(self.aug_per_chunk, int)):

@@ -17,6 +17,7 @@ from voxgate.core.errors import AudioError
 
 from .augment import (
     AUG_TAGS,
+    CHANNEL_AUGMENTATIONS,
     SPEC_AUGMENTATIONS,
     SPEED_AUGMENTATIONS,
     add_noise,
@@ -26,6 +27,7 @@ from .augment import (
     speed_window,
     vtlp,
 )
+from .augment_channel import channel_augment
 
 __all__ = ["SEGMENT_S", "init_worker", "process_file"]
 
@@ -154,6 +156,9 @@ def _segment_rows(
                     speed_cache[tag] = speed_perturb(speech, f)
                 w = speed_window(speed_cache[tag], int(starts[i]), f, cs)
                 v = int(min(cs, max(1, speed_cache[tag].size - round(starts[i] / f))))
+            elif tag in CHANNEL_AUGMENTATIONS:
+                w = np.zeros(cs, dtype=np.float32)
+                w[:v] = channel_augment(tag, waves[i][:v], rng, sr)
             elif tag == "vtlp":
                 w = np.zeros(cs, dtype=np.float32)
                 w[:v] = vtlp(waves[i][:v], float(rng.uniform(0.9, 1.1)), sr)
