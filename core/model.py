@@ -17,6 +17,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .config import dataclass_from_dict
+from .dropout import dropout
 from .errors import ConfigError
 
 __all__ = [
@@ -139,10 +140,6 @@ def length_mask(
         return None
     lengths = torch.as_tensor(lengths, device=device)
     return torch.arange(t_max, device=device)[None, :] < lengths[:, None]
-
-
-def _dropout(x: torch.Tensor, p: float, active: bool) -> torch.Tensor:
-    return F.dropout(x, p, training=active) if p > 0 else x
 
 
 class SEBlock(nn.Module):
@@ -352,7 +349,7 @@ class SpeakerNet(nn.Module):
         """h (B, T, C * M / 8) -> float32 L2-normalised embedding (B, D)."""
         active = self.training or mc
         p = self.config.mc_dropout
-        h = _dropout(h, p, active)
+        h = dropout(h, p, active)
         t_max = h.shape[1]
         if lengths is not None:
             lengths = torch.as_tensor(lengths).long().clamp(1, t_max)
@@ -370,7 +367,7 @@ class SpeakerNet(nn.Module):
             out, _ = self.gru(self._gru_input(h))
             mask = None
         pooled = self.pool(out, mask)  # (B, 4H) float32
-        pooled = _dropout(pooled, p, active)
+        pooled = dropout(pooled, p, active)
         z = self.fc2(F.relu(self.bn(self.fc1(pooled))))
         return F.normalize(z.float(), dim=1)
 
