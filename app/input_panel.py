@@ -27,7 +27,7 @@ POLL_MS = 5000  # the idle check for plugged / unplugged devices
 class InputPanel(QGroupBox):
     """Device combo (from ``list_devices(rescan)``), refresh, level meter and a file button.
 
-    ``list_devices`` is ``core.sources.list_input_devices`` (passed in, so tests can use
+    ``list_devices`` is ``core.input_devices.list_input_devices`` (passed in, so tests can use
     the real one on a machine with or without PortAudio); ``rescan=True`` re-reads the
     system's devices. ⟳ and an idle check every ``POLL_MS`` (skipped while ``busy``) look
     again, so plugged and unplugged devices show up.

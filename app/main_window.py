@@ -50,7 +50,7 @@ def model_display_name(encoder: Any) -> str:
 
 
 def _make_mic_source(device: str | None) -> Any:
-    from voxgate.core.sources import MicrophoneSource
+    from voxgate.core.microphone import MicrophoneSource
 
     return MicrophoneSource(device)
 
@@ -85,7 +85,7 @@ class MainWindow(ModelSwitching, WindowDialogs, QMainWindow):
 
     encoder: a ``SpeakerEncoder``; store: a ``ProfileStore``; settings: :class:`Settings`.
     file_realtime: play recordings at real-time pace (False in tests: as fast as possible).
-    list_devices(rescan): ``core.sources.list_input_devices`` unless given.
+    list_devices(rescan): ``core.input_devices.list_input_devices`` unless given.
     """
 
     job_finished = Signal()
@@ -118,7 +118,7 @@ class MainWindow(ModelSwitching, WindowDialogs, QMainWindow):
         self.ask: Callable[[str, str], bool] = self._ask
         self.last_dataset = ""  # the latest dataset built from the menu (prefills Retrain)
         if list_devices is None:
-            from voxgate.core.sources import list_input_devices as list_devices
+            from voxgate.core.input_devices import list_input_devices as list_devices
         self.setWindowTitle("voxgate")
         self.resize(1200, 760)
         self._build(list_devices)

@@ -19,7 +19,9 @@ from voxgate.core.errors import (
     PortAudioMissingError,
     TooLongError,
 )
-from voxgate.core.sources import FileSource, MicrophoneSource, list_input_devices
+from voxgate.core.input_devices import list_input_devices
+from voxgate.core.microphone import MicrophoneSource
+from voxgate.core.sources import FileSource
 
 
 class FakeClock:

@@ -6,14 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from voxgate.core import sources
+from voxgate.core import input_devices
 from voxgate.core.errors import DeviceLostError
-from voxgate.core.sources import (
-    MicrophoneSource,
-    device_error_sentence,
-    open_stream_count,
-    rescan_devices,
-)
+from voxgate.core.input_devices import device_error_sentence, open_stream_count, rescan_devices
+from voxgate.core.microphone import MicrophoneSource
 
 
 class FakeClock:
@@ -77,15 +73,15 @@ class FakeStream:
 @pytest.fixture
 def fake_sd(monkeypatch) -> FakeSD:
     sd = FakeSD(["Built-in Mic"])
-    monkeypatch.setattr(sources, "import_sounddevice", lambda: sd)
+    monkeypatch.setattr(input_devices, "import_sounddevice", lambda: sd)
     return sd
 
 
 def test_rescan_finds_a_plugged_device_but_never_under_an_open_stream(fake_sd) -> None:
-    assert [d.name for d in sources.list_input_devices()] == ["Built-in Mic"]
+    assert [d.name for d in input_devices.list_input_devices()] == ["Built-in Mic"]
     fake_sd.plugged.append("USB Headset")
-    assert len(sources.list_input_devices()) == 1  # PortAudio's cached list
-    assert [d.name for d in sources.list_input_devices(rescan=True)] == [
+    assert len(input_devices.list_input_devices()) == 1  # PortAudio's cached list
+    assert [d.name for d in input_devices.list_input_devices(rescan=True)] == [
         "Built-in Mic", "USB Headset"
     ]  # fmt: skip
     mic = MicrophoneSource("USB Headset")
@@ -101,14 +97,14 @@ def test_rescan_finds_a_plugged_device_but_never_under_an_open_stream(fake_sd) -
 
 def test_a_vanished_device_is_a_plain_sentence(fake_sd) -> None:
     fake_sd.plugged[:] = ["USB Headset"]
-    sources.list_input_devices(rescan=True)
+    input_devices.list_input_devices(rescan=True)
     fake_sd.plugged.clear()  # unplugged; start() looks again and finds nothing
     with pytest.raises(Exception, match="no audio input device found") as err:
         MicrophoneSource("USB Headset").start()
     assert "PaErrorCode" not in str(err.value)
     # a stale list (another stream kept PortAudio from looking again): the open fails plainly
     fake_sd.plugged[:] = ["USB Headset"]
-    sources.list_input_devices(rescan=True)
+    input_devices.list_input_devices(rescan=True)
     other = MicrophoneSource("USB Headset")
     other.start()
     fake_sd.plugged[:] = ["Other"]

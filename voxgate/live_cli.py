@@ -124,7 +124,8 @@ def _pipeline(args: argparse.Namespace, **config: Any) -> Any:
 
 
 def _source(args: argparse.Namespace, path: str | None) -> Any:
-    from voxgate.core.sources import FileSource, MicrophoneSource
+    from voxgate.core.microphone import MicrophoneSource
+    from voxgate.core.sources import FileSource
 
     if path is not None:
         return FileSource(path, realtime=getattr(args, "realtime", False))
@@ -151,7 +152,7 @@ class _Notes:
 
 def cmd_devices(args: argparse.Namespace) -> int:
     from voxgate.core.errors import NoInputDeviceError
-    from voxgate.core.sources import list_input_devices
+    from voxgate.core.input_devices import list_input_devices
 
     devices = list_input_devices()  # PortAudioMissingError -> clear message, exit 1 (cli.main)
     if not devices:
