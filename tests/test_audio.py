@@ -16,12 +16,12 @@ from voxgate.core.audio import (
     AUDIO_EXTENSIONS,
     SAMPLE_RATE,
     audio_duration_s,
-    ffmpeg_available,
     iter_audio,
     load_audio,
     normalize_wave,
     resample,
 )
+from voxgate.core.decoders import ffmpeg_available
 from voxgate.core.errors import (
     AudioError,
     AudioFileNotFoundError,
