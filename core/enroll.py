@@ -320,13 +320,7 @@ def enroll_from_waves(
     (float32 (N,) each): the one enrollment path of the CLI, the GUI, calibration and the
     benchmarks. ``options`` of :func:`enroll_from_files`: authorized, keep_audio, hop_s,
     min_speech_ratio, vad_aggressiveness, target_s, on_progress."""
-    from .scoring import (
-        DEFAULT_HOP_S,
-        DEFAULT_MIN_SPEECH_RATIO,
-        DEFAULT_VAD_AGGRESSIVENESS,
-        embed_windows,
-        windows,
-    )
+    from .scoring import DEFAULT_HOP_S, DEFAULT_MIN_SPEECH_RATIO, DEFAULT_VAD_AGGRESSIVENESS
 
     if not len(waves):
         raise ConfigError("enrollment needs at least one recording")
@@ -344,10 +338,33 @@ def enroll_from_waves(
         min_speech_ratio=ratio_min,
         no_speech_s=math.inf,  # silence in recordings is not the speaker's fault
     )
+    _feed_waves(enroller, waves, hop_s, vad, ratio_min, on_progress)
+    profile = enroller.finish()
+    if store is not None:
+        store.save(profile, audio=enroller.speech_audio(), sample_rate=sr, replace=replace)
+    if on_progress is not None:
+        done = enroller.progress(done=True)
+        on_progress(EnrollProgressEvent(name, 1.0, done.speech_s, done.target_s, (), True))
+    return profile
+
+
+def _feed_waves(
+    enroller: Enroller,
+    waves: Sequence[np.ndarray],
+    hop_s: float,
+    vad_aggressiveness: int,
+    min_speech_ratio: float,
+    on_progress: Callable[[EnrollProgressEvent], None] | None,
+) -> None:
+    """Feed every window of ``waves`` to ``enroller`` until it is complete; the windows with
+    at least ``min_speech_ratio`` speech are embedded in batches (``core.scoring``)."""
+    from .scoring import embed_windows, windows
+
+    encoder = enroller.encoder
     offset = 0
     for wave in waves:
-        win = windows(wave, encoder.feature_config, hop_s, vad)
-        keep = np.flatnonzero(win.speech_ratio >= ratio_min)
+        win = windows(wave, encoder.feature_config, hop_s, vad_aggressiveness)
+        keep = np.flatnonzero(win.speech_ratio >= min_speech_ratio)
         embs = dict(zip(keep.tolist(), embed_windows(encoder, win.waves[keep])))
         for i in range(len(win)):
             event = enroller.add_window(
@@ -361,10 +378,3 @@ def enroll_from_waves(
         offset += wave.size + win.window_samples
         if enroller.complete:
             break
-    profile = enroller.finish()
-    if store is not None:
-        store.save(profile, audio=enroller.speech_audio(), sample_rate=sr, replace=replace)
-    if on_progress is not None:
-        done = enroller.progress(done=True)
-        on_progress(EnrollProgressEvent(name, 1.0, done.speech_s, done.target_s, (), True))
-    return profile

@@ -24,14 +24,7 @@ from .gate import select_candidates
 from .live_config import MODES, Attempt, PipelineConfig
 from .lockout import Lockout, lockout_key
 from .profiles import Profile, ProfileStore
-from .scoring import (
-    Decider,
-    Scorer,
-    is_scored,
-    make_aggregator,
-    speech_mask,
-    windows,
-)
+from .scoring import Decider, Scorer, is_scored, make_aggregator, speech_mask, windows
 
 if TYPE_CHECKING:  # the Protocol only; no import cycle at run time
     from .scoring import Encoder
@@ -378,6 +371,13 @@ class Pipeline:
         if reason == "stopped" and not enroller.complete:
             yield StatusEvent(0.0, False, device, message="enrollment cancelled")
             return
+        yield from self._finish_enroll(enroller, device, save, replace)
+
+    def _finish_enroll(
+        self, enroller: Enroller, device: str, save: bool, replace: bool
+    ) -> Iterator[Event]:
+        """The profile from what ``enroller`` kept, saved when ``save``: the final progress
+        and EnrolledEvent, or a StatusEvent error (too little speech, the store refused)."""
         try:
             profile = enroller.finish()
         except TooShortError as exc:
