@@ -77,40 +77,17 @@ class EnrollDialog(QDialog):
         group = QButtonGroup(self)
         group.addButton(self.mic_radio)
         group.addButton(self.files_radio)
-        self.files_list = QListWidget(self)
-        self.files_list.setObjectName("filesList")
-        self.files_list.addItem("no file chosen")
-        rows = 4  # visible rows; more files scroll
-        self.files_list.ensurePolished()  # the style sheet's font decides the row height
-        frame = 2 * self.files_list.frameWidth()
-        self.files_list.setFixedHeight(rows * self.files_list.sizeHintForRow(0) + frame)
-        self.files_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.files_list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.files_list = self._make_files_list()
         self.browse_button = QPushButton("Choose…", self)
         self.browse_button.clicked.connect(self._browse)
         self.files: list[str] = []
-
-        files_row = QHBoxLayout()
-        files_row.addWidget(self.files_radio)
-        files_row.addStretch(1)
-        files_row.addWidget(self.browse_button)
-        form = QFormLayout()
-        form.addRow("Name:", self.name_edit)
-        form.addRow("", self.authorized_box)
-        form.addRow("", self.keep_audio_box)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self
         )
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Start enrollment")
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(QLabel("Input:", self))
-        layout.addWidget(self.mic_radio)
-        layout.addLayout(files_row)
-        layout.addWidget(self.files_list)
-        layout.addWidget(self.buttons)
+        self._lay_out()
 
         self.name_edit.textChanged.connect(self._validate)
         self.mic_radio.toggled.connect(self._validate)
@@ -123,6 +100,35 @@ class EnrollDialog(QDialog):
             self.files_radio.setChecked(True)
         self._validate()
         self.setFixedSize(self.WIDTH, self.sizeHint().height())
+
+    def _make_files_list(self, rows: int = 4) -> QListWidget:
+        """The chosen files' names, ``rows`` high (more scroll), long names elided."""
+        files_list = QListWidget(self)
+        files_list.setObjectName("filesList")
+        files_list.addItem("no file chosen")
+        files_list.ensurePolished()  # the style sheet's font decides the row height
+        frame = 2 * files_list.frameWidth()
+        files_list.setFixedHeight(rows * files_list.sizeHintForRow(0) + frame)
+        files_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        files_list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        return files_list
+
+    def _lay_out(self) -> None:
+        files_row = QHBoxLayout()
+        files_row.addWidget(self.files_radio)
+        files_row.addStretch(1)
+        files_row.addWidget(self.browse_button)
+        form = QFormLayout()
+        form.addRow("Name:", self.name_edit)
+        form.addRow("", self.authorized_box)
+        form.addRow("", self.keep_audio_box)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(QLabel("Input:", self))
+        layout.addWidget(self.mic_radio)
+        layout.addLayout(files_row)
+        layout.addWidget(self.files_list)
+        layout.addWidget(self.buttons)
 
     def set_files(self, files: list[str | Path]) -> None:
         self.files = [str(f) for f in files]
