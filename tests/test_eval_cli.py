@@ -49,7 +49,6 @@ def test_evaluate_cli_writes_metrics(files, tmp_path: Path, capsys) -> None:
             str(h5),
             "--mc-passes",
             "2",
-            "--no-speed",
             "--out",
             str(out),
         ]
@@ -232,3 +231,32 @@ def test_calibration_threshold_holds_on_every_set(monkeypatch) -> None:
     assert cal["threshold"] == hard["set_threshold"] and hard["far"] <= 0.01
     easy = [p for p in cal["per_set"] if p["data"] == "easy"][0]
     assert easy["set_threshold"] < cal["threshold"] and easy["far"] == 0.0
+
+
+def test_calibration_keeps_only_the_held_out_speakers(monkeypatch) -> None:
+    """``--speakers @file``: every set is restricted to those ids, and the block says so."""
+    from voxgate.training import calibration as C
+
+    seen = []
+
+    def fake_prepare(src, **kw):
+        seen.append((src, kw["speakers"]))
+        return C.ClipSet({}, [], [], str(src))
+
+    def fake_trials(encoder, cs, cfg):
+        return [C.Trial(f"c{i}", "x", "y", "rejected", i / 1000) for i in range(200)]
+
+    monkeypatch.setattr(C, "prepare_clips", fake_prepare)
+    monkeypatch.setattr(C, "replay_trials", fake_trials)
+
+    class Enc:
+        class feature_config:
+            chunk_s = 1.0
+
+    monkeypatch.setattr(
+        "voxgate.core.inference.SpeakerEncoder.from_checkpoint", lambda *a, **k: Enc
+    )
+    monkeypatch.setattr("voxgate.core.checkpoint.read_checkpoint", lambda p: {"calibration": {}})
+    cal = C.calibrate("m.pt", [("a", None), ("b", None)], 0.01, write=False, speakers=["s2", "s1"])
+    assert seen == [("a", ["s2", "s1"]), ("b", ["s2", "s1"])]
+    assert cal["speakers"] == ["s1", "s2"]

@@ -175,10 +175,12 @@ def calibrate(
     write: bool = True,
     device: str | None = None,
     enroll_sessions: Sequence[str] | None = None,
+    speakers: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Choose the cosine threshold at ``target_far`` on decision-level impostor trials of
     ``sources`` ((folder or manifest, subsets) pairs, each enrolled and tested on its own:
-    impostors come from the same set) replayed through the client's path.
+    impostors come from the same set) replayed through the client's path; ``speakers``
+    keeps only those ids in every set (the held-out speakers of a set partly trained on).
     Head thresholds and closed-set figures already in the checkpoint are kept. Returns the
     calibration block; ``write`` stores it (threshold, calibration) in the checkpoint."""
     from voxgate.core import metrics as M
@@ -197,6 +199,7 @@ def calibrate(
         cs = prepare_clips(
             source,
             subsets=subsets,
+            speakers=speakers,
             enroll_s=enroll_s,
             clip_s=clip_s,
             enroll_sessions=enroll_sessions,
@@ -227,6 +230,7 @@ def calibrate(
         "enroll_s": float(enroll_s),
         "clip_s": float(clip_s),
         "data": [p["data"] for p in per_set],
+        "speakers": None if speakers is None else sorted(speakers),
         "rule": "the highest of the per-set thresholds: the target FAR holds on each set",
         "per_set": [
             {"data": p["data"], "set_threshold": p["threshold"], **rates(p["trials"], threshold)}

@@ -63,7 +63,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--mc-passes", type=int, default=20, help="MC-dropout passes (0 = off)")
     p.add_argument("--decision-chunks", type=int, default=3, help="1-s chunks per decision")
-    p.add_argument("--no-speed", action="store_true", help="skip the inference-speed timing")
     p.add_argument("--device", default=None, help="cpu | cuda (default cpu)")
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.set_defaults(func=_evaluate)
@@ -87,6 +86,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="manifest subsets, SUBSET or CORPUS/SUBSET (--verification); each is enrolled "
         "and tested on its own",
+    )
+    p.add_argument(
+        "--speakers",
+        default=None,
+        help="only these speaker ids in every set (--verification): comma-separated or @file",
     )
     p.add_argument(
         "--enroll-s", type=float, default=10.0, help="enrollment speech (--verification)"
@@ -161,7 +165,6 @@ def _evaluate(args: argparse.Namespace) -> int:
         speakers_subset=speakers,
         mc_passes=args.mc_passes,
         decision_chunks=args.decision_chunks,
-        speed=not args.no_speed,
         device=args.device,
     )
     print("\n".join(summary_lines(metrics)))
@@ -172,6 +175,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _calibrate(args: argparse.Namespace) -> int:
     from voxgate.training.calibration import calibrate
     from voxgate.training.evaluate import calibrate_checkpoint
+    from voxgate.training.verification import parse_id_list
 
     if args.data is not None:
         cal = calibrate_checkpoint(
@@ -187,6 +191,7 @@ def _calibrate(args: argparse.Namespace) -> int:
         enroll_s=args.enroll_s,
         clip_s=args.clip_s,
         write=not args.dry_run,
+        speakers=None if args.speakers is None else parse_id_list(args.speakers),
     )
     print(json.dumps(cal, indent=2))
     at = cal["at_threshold"]
