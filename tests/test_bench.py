@@ -53,9 +53,8 @@ def check_percentiles(d: dict, prefix: str = "", suffix: str = "_ms") -> None:
 
 
 def test_subcommands_registered():
-    assert {"train-throughput", "features", "inference", "pipeline", "build-throughput"} <= set(
-        bench.SUBCOMMANDS
-    )
+    assert {"train-throughput", "features", "inference", "inference-throughput", "pipeline",
+            "build-throughput"} <= set(bench.SUBCOMMANDS)  # fmt: skip
 
 
 def test_features(capsys, tmp_path):
@@ -102,6 +101,24 @@ def test_inference_checkpoint_and_speaker_preset(capsys, tiny_checkpoint):
     assert r["model"] == str(tiny_checkpoint) and r["embed_dim"] == 32
     r = bench.measure_inference(features="speaker", iters=2, warmup=0, mc_passes=2)
     assert (r["features"], r["frames"], r["n_mels"]) == ("speaker", 101, 80)
+
+
+def test_inference_throughput_rows(capsys, tiny_checkpoint):
+    import torch
+
+    threads = torch.get_num_threads()
+    r = run_cli(["inference-throughput", "--model", str(tiny_checkpoint), "--batch-sizes", "1,4",
+                 "--mc-passes", "2", "--seconds", "0", "--no-cuda"], capsys)  # fmt: skip
+    assert r["model"] == str(tiny_checkpoint) and r["unit"] == "chunks/s" and r["chunk_s"] == 1.0
+    rows = {(x["device"], x["batch"], x["mode"]): x for x in r["results"]}
+    assert ("cpu_1_thread", 4, "mc") in rows and ("cpu_1_thread", 1, "deterministic") in rows
+    assert len(rows) == 8 and not any(d == "cuda" for d, _, _ in rows)  # 2 CPU settings x 2 x 2
+    for (_, batch, mode), x in rows.items():
+        assert x["passes"] == (2 if mode == "mc" else 0)
+        assert x["chunks_per_s"] == pytest.approx(batch / (x["ms_per_batch"] / 1000), rel=1e-3)
+    assert torch.get_num_threads() == threads
+    assert bench.main(["inference-throughput", "--batch-sizes", "0"]) == 1
+    assert "batch-sizes" in capsys.readouterr().err
 
 
 def test_inference_rejects_bad_passes(capsys):

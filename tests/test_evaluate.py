@@ -93,7 +93,6 @@ def test_evaluate_writes_metrics_and_figures(
         out_dir=out,
         impostors=outsiders.parent,
         mc_passes=3,
-        speed_min_time_s=0.0,
         batch_size=16,
     )
     on_disk = json.loads((out / "metrics.json").read_text())
@@ -125,8 +124,7 @@ def test_evaluate_writes_metrics_and_figures(
         assert np.array(ident["chunk"]["confusion"]).shape == (6, 7)
         assert 0.0 <= ident["decision"]["top1_accuracy"] <= 1.0
     assert on_disk["cosine"]["enrollment"]["n_chunks"] == 6 * CHUNKS_PER_FILE  # no augmented
-    speed = {(r["device"], r["batch"], r["mode"]) for r in on_disk["speed"]["results"]}
-    assert ("cpu_1_thread", 64, "mc") in speed and ("cpu_1_thread", 1, "deterministic") in speed
+    assert "speed" not in on_disk  # speed is measured by bench inference-throughput only
     uo = on_disk["unseen_outsiders"]
     assert uo["n_files"] == 1 and uo["n_chunks"] >= 3 and uo["cosine"]["chunk"]["far"] is not None
     for name in (

@@ -35,7 +35,7 @@ def speech_wave(seconds: float, file: str | Path | None = None) -> tuple[Any, st
 
     from voxgate.core.audio import load_audio
 
-    from .bench import default_speech_file, synth_voiced
+    from .bench_common import default_speech_file, synth_voiced
 
     path = Path(file) if file else default_speech_file()
     if path is not None:
@@ -78,7 +78,7 @@ def measure_cli_cost(
     """
     import soundfile as sf
 
-    from .bench import busy_cores
+    from .bench_common import busy_cores
 
     if not 0 < short_s < long_s:
         raise ConfigError(f"need 0 < short_s < long_s, got {short_s}, {long_s}")
@@ -121,14 +121,9 @@ def measure_gui_cost(
     """
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     import soundfile as sf
-    from PySide6.QtCore import QEventLoop, QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from voxgate.app.main_window import MainWindow
-    from voxgate.app.settings import Settings
-    from voxgate.core.profiles import ProfileStore
-
-    from .bench import _load_encoder, busy_cores
+    from .bench_common import busy_cores
 
     wave, name = speech_wave(seconds, file)
     app = QApplication.instance() or QApplication(["voxgate-bench"])
@@ -136,27 +131,9 @@ def measure_gui_cost(
         wav, enroll_wav = Path(tmp) / "speech.wav", Path(tmp) / "enroll.wav"
         sf.write(wav, wave, _SR, subtype="FLOAT")
         sf.write(enroll_wav, speech_wave(20.0, file)[0], _SR, subtype="FLOAT")
-        encoder = _load_encoder(model, "report", "cpu")[0]
-        settings = Settings(QSettings(str(Path(tmp) / "settings.ini"), QSettings.Format.IniFormat))
-        window = MainWindow(encoder, ProfileStore(Path(tmp) / "profiles"), settings,
-                            file_realtime=False, list_devices=lambda rescan=False: [])  # fmt: skip
-        window.ask = lambda _title, _question: True
-        window.show()
-
-        def run_until_finished(start: Any) -> float:
-            loop = QEventLoop()
-            window.job_finished.connect(loop.quit)
-            QTimer.singleShot(int(timeout_s * 1000), loop.quit)
-            t0 = time.perf_counter()
-            if start() is False:
-                raise ProfileError(f"the GUI did not start: {window.last_error}")
-            loop.exec()
-            window.job_finished.disconnect(loop.quit)
-            if window.job is not None:
-                raise ProfileError(f"the GUI job did not finish within {timeout_s} s")
-            return time.perf_counter() - t0
-
-        run_until_finished(lambda: window.start_enroll("bench", files=[str(enroll_wav)]))
+        window = _bench_window(Path(tmp), model)
+        _run_until_finished(window, timeout_s,
+                            lambda: window.start_enroll("bench", files=[str(enroll_wav)]))  # fmt: skip
         if window.last_error:
             raise ProfileError(f"GUI enrollment failed: {window.last_error}")
         window.file_realtime = True
@@ -164,7 +141,9 @@ def measure_gui_cost(
         window.pipeline_config = lambda **kw: plain(**{"stop_on_decision": False, **kw})
         with busy_cores(load):
             c0 = time.process_time()
-            wall = run_until_finished(lambda: window.start_file_authentication(wav))
+            wall = _run_until_finished(
+                window, timeout_s, lambda: window.start_file_authentication(wav)
+            )
             cpu = time.process_time() - c0
         window.close()
         app.processEvents()
@@ -174,6 +153,43 @@ def measure_gui_cost(
         "wall_s": wall, "cpu_s": cpu, "cpu_s_per_audio_s": cpu / audio_s,
         "error": window.last_error,
     }  # fmt: skip
+
+
+def _bench_window(tmp: Path, model: str | None) -> Any:
+    """The real MainWindow, shown, with its settings and profiles in ``tmp`` and every
+    question answered yes."""
+    from PySide6.QtCore import QSettings
+
+    from voxgate.app.main_window import MainWindow
+    from voxgate.app.settings import Settings
+    from voxgate.core.profiles import ProfileStore
+
+    from .bench_common import load_encoder
+
+    encoder = load_encoder(model, "report", "cpu")[0]
+    settings = Settings(QSettings(str(tmp / "settings.ini"), QSettings.Format.IniFormat))
+    window = MainWindow(encoder, ProfileStore(tmp / "profiles"), settings,
+                        file_realtime=False, list_devices=lambda rescan=False: [])  # fmt: skip
+    window.ask = lambda _title, _question: True
+    window.show()
+    return window
+
+
+def _run_until_finished(window: Any, timeout_s: float, start: Any) -> float:
+    """Call ``start`` and run the Qt event loop until the window's job finishes; wall seconds."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    window.job_finished.connect(loop.quit)
+    QTimer.singleShot(int(timeout_s * 1000), loop.quit)
+    t0 = time.perf_counter()
+    if start() is False:
+        raise ProfileError(f"the GUI did not start: {window.last_error}")
+    loop.exec()
+    window.job_finished.disconnect(loop.quit)
+    if window.job is not None:
+        raise ProfileError(f"the GUI job did not finish within {timeout_s} s")
+    return time.perf_counter() - t0
 
 
 def add_cli_cost(p: argparse.ArgumentParser) -> None:
@@ -188,13 +204,13 @@ def add_cli_cost(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_cli_cost(args: argparse.Namespace) -> int:
-    from .bench import _emit
+    from .bench_common import emit
 
     result = measure_cli_cost(
         long_s=args.long_s, short_s=args.short_s, file=args.file, model=args.model,
         untrained=args.untrained, load=args.load, repeats=args.repeats,
     )  # fmt: skip
-    return _emit(result, args.out)
+    return emit(result, args.out)
 
 
 def add_gui_cost(p: argparse.ArgumentParser) -> None:
@@ -208,9 +224,9 @@ def add_gui_cost(p: argparse.ArgumentParser) -> None:
 def cmd_gui_cost(args: argparse.Namespace) -> int:
     from voxgate.core.runtime import configure_threads
 
-    from .bench import _emit
+    from .bench_common import emit
 
     configure_threads(live=True)  # as the GUI's entry point does
     result = measure_gui_cost(seconds=args.seconds, file=args.file, model=args.model,
                               load=args.load)  # fmt: skip
-    return _emit(result, args.out)
+    return emit(result, args.out)

@@ -194,11 +194,6 @@ def summary_lines(metrics: dict[str, Any]) -> list[str]:
                 f"  {family:6s} MC    {level:8s} acc confident {pct(mm.get('accuracy_confident'))}"
                 f" vs uncertain {pct(mm.get('accuracy_uncertain'))} (std split {mm['std_split']:.4f})"
             )
-    for r in (metrics.get("speed") or {}).get("results", []):
-        lines.append(
-            f"  speed {r['device']:16s} batch {r['batch']:3d} {r['mode']:13s} "
-            f"{r['chunks_per_s']:9.1f} chunks/s"
-        )
     uo = metrics.get("unseen_outsiders")
     if uo:
         lines.append(

@@ -27,7 +27,6 @@ from voxgate.core.checkpoint import (
     model_fingerprint,
     to_plain,
 )
-from voxgate.core.config import FeatureConfig
 from voxgate.core.device import resolve_device
 from voxgate.core.errors import DatasetError
 from voxgate.core.fileio import atomic_write
@@ -58,7 +57,6 @@ from .eval_metrics import (
     mc_metrics,
     summary_lines,
 )
-from .eval_speed import measure_speed
 from .h5data import read_meta
 from .outsiders import score_outsiders
 from .trials import SCORES_FILE, write_scores
@@ -75,7 +73,6 @@ __all__ = [
     "auth_metrics",
     "ident_metrics",
     "mc_metrics",
-    "measure_speed",
     "score_outsiders",
     "run_evaluation",
     "evaluate_checkpoint",
@@ -132,8 +129,6 @@ def run_evaluation(
     impostor_speakers: Sequence[str] | None = None,
     mc_passes: int = 20,
     decision_chunks: int = 3,
-    speed: bool = True,
-    speed_min_time_s: float = 1.0,
     batch_size: int = 256,
     device: str | torch.device | None = None,
     speakers_subset: Sequence[str] | None = None,
@@ -173,10 +168,6 @@ def run_evaluation(
         "n_profiles": int(len(prof_ids)), "n_authorized_profiles": int(len(auth_cols)),
     }  # fmt: skip
     metrics["heads"] = families.get("heads")
-    if speed:
-        log.info("measuring inference speed")
-        fcfg = FeatureConfig.from_dict(meta["feature_config"])
-        metrics["speed"] = measure_speed(model, fcfg, mc_passes=mc_passes, min_time_s=speed_min_time_s)
     if impostors is not None:
         log.info("scoring unseen outsiders from %s", impostors)
         metrics["unseen_outsiders"] = _unseen_outsiders(
@@ -372,7 +363,7 @@ def evaluate_checkpoint(
     """Evaluate a checkpoint on one split; returns the metrics dict (plain JSON).
 
     ``options``: the keyword arguments of :func:`run_evaluation` (impostors, mc_passes,
-    decision_chunks, speed, device, speakers_subset, ...).
+    decision_chunks, device, speakers_subset, ...).
     With ``out_dir``: writes metrics.json, per-trial scores (scores.npz, see trials.py),
     confusion CSVs and PNG figures there.
     """
