@@ -27,6 +27,13 @@ def _far(text: str) -> float:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    _add_evaluate(subparsers)
+    _add_calibrate(subparsers)
+    _add_verification(subparsers)
+    _add_embed(subparsers)
+
+
+def _add_evaluate(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "evaluate", help="evaluate a checkpoint on a dataset split (metrics.json + figures)"
     )
@@ -67,6 +74,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.set_defaults(func=_evaluate)
 
+
+def _add_calibrate(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "calibrate", help="choose and store thresholds at a target false acceptance rate"
     )
@@ -102,6 +111,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--dry-run", action="store_true", help="print, do not write the checkpoint")
     p.set_defaults(func=_calibrate)
 
+
+def _add_verification(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "evaluate-verification",
         help="open-set verification: enroll speakers from some recordings, test on others",
@@ -130,6 +141,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=None, help="folder for metrics.json")
     p.set_defaults(func=_verification)
 
+
+def _add_embed(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("embed", help="export speaker embeddings of audio files (.npz)")
     p.add_argument("files", nargs="+", type=Path)
     p.add_argument("--model", type=Path, default=None, help="checkpoint (default: shipped model)")
