@@ -81,6 +81,7 @@ def test_evaluate_writes_metrics_and_figures(
     tmp_path: Path, h5_path: Path, ckpt_path: Path
 ) -> None:
     from voxgate.training.evaluate import evaluate_checkpoint
+    from voxgate.training.trials import EMBEDDINGS_FILE, read_embeddings
 
     outsiders = tmp_path / "outsiders" / "x"
     outsiders.mkdir(parents=True)
@@ -125,6 +126,11 @@ def test_evaluate_writes_metrics_and_figures(
         assert 0.0 <= ident["decision"]["top1_accuracy"] <= 1.0
     assert on_disk["cosine"]["enrollment"]["n_chunks"] == 6 * CHUNKS_PER_FILE  # no augmented
     assert "speed" not in on_disk  # speed is measured by bench inference-throughput only
+    emb = read_embeddings(out / EMBEDDINGS_FILE)  # the report's t-SNE input
+    assert emb.embeddings.shape[0] == on_disk["n_chunks"] and emb.split == "test"
+    np.testing.assert_allclose(np.linalg.norm(emb.embeddings, axis=1), 1.0, rtol=1e-4)
+    assert int(emb.label.sum()) == on_disk["cosine"]["authentication"]["chunk"]["n_genuine"]
+    assert len(set(emb.speaker.tolist())) == on_disk["n_speakers"] and len(emb.speakers) >= 6
     uo = on_disk["unseen_outsiders"]
     assert uo["n_files"] == 1 and uo["n_chunks"] >= 3 and uo["cosine"]["chunk"]["far"] is not None
     for name in (

@@ -11,11 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import save_test_checkpoint, write_h5_dataset
+from conftest import write_h5_dataset
 from voxgate.core.config import FeatureConfig
 from voxgate.core.errors import ConfigError, DatasetError
 from voxgate.training import report as R
-from voxgate.training.trials import SCORES_FILE, write_scores
+from voxgate.training.trials import (
+    EMBEDDINGS_FILE,
+    SCORES_FILE,
+    EmbeddingSet,
+    write_embeddings,
+    write_scores,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 T, M = 32, 64
@@ -148,6 +154,7 @@ def fixture_dir(tmp_path_factory) -> tuple[Path, dict]:
     (root / "eval").mkdir()
     (root / "eval" / "metrics.json").write_text(json.dumps(_metrics_json()))
     _write_scores(root / "data.h5", root / "eval" / SCORES_FILE)
+    _write_embeddings(root / "data.h5", root / "eval" / EMBEDDINGS_FILE)
     return root, info
 
 
@@ -159,33 +166,29 @@ def _write_scores(data: Path, path: Path) -> None:
     write_scores({("cosine", "chunk"): (scores, y)}, path)
 
 
-def _write_model(path: Path) -> Path:
-    """A small untrained checkpoint."""
-    from voxgate.core.inference import SpeakerEncoder
-    from voxgate.core.model import ModelConfig
-
-    fcfg = FeatureConfig()
-    mcfg = ModelConfig(
-        channels=(4, 8, 8), gru_hidden=16, gru_layers=1, attention_dim=8, embed_dim=16
-    )
-    enc = SpeakerEncoder.untrained(fcfg, mcfg)
-    return save_test_checkpoint(
-        path, enc.model, fcfg, labels={"authentication": ["outsider", "authorized"]},
-        authorized=AUTHORIZED, data_fingerprint="abc123",
-    )  # fmt: skip
+def _write_embeddings(data: Path, path: Path) -> None:
+    """embeddings.npz as ``voxgate evaluate`` writes it: one unit embedding per original test
+    chunk (clustered by speaker), with its class and speaker."""
+    summary = R.load_dataset_summary(data)
+    test = (summary.split == 2) & (summary.aug == 0)
+    spk = summary.speaker[test]
+    rng = np.random.default_rng(2)
+    centres = rng.normal(size=(len(SPEAKERS), 16))
+    x = centres[spk] + 0.1 * rng.normal(size=(len(spk), 16))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    write_embeddings(EmbeddingSet(x, summary.label[test], spk, SPEAKERS, "test"), path)
 
 
 @pytest.fixture(scope="module")
 def built(fixture_dir) -> tuple[R.ReportResult, dict]:
-    """One full report: dataset, two runs, metrics.json, and (when it can) a model."""
+    """One full report: dataset, two runs and an evaluation folder (metrics.json, scores.npz
+    and embeddings.npz, read from there by default)."""
     root, info = fixture_dir
-    info["model"] = _write_model(root / "model.pt")
     result = R.build_report(
         root / "data.h5",
         root / "out",
         runs=[root / "runs" / "run_a", root / "runs" / "run_b"],
         eval_dir=root / "eval",
-        model=info["model"],
         seed=0,
     )
     return result, info
@@ -235,8 +238,8 @@ def test_report_writes_every_figure_as_valid_png(built):
     result, info = built
     names = {f.name for f in result.figures}
     assert EXPECTED <= names
-    if info["model"] is not None:
-        assert {"tsne_embeddings", "det_curve", "score_histogram"} <= names
+    assert {"tsne_embeddings", "det_curve", "score_histogram"} <= names
+    assert not any("t-SNE" in m for m in result.missing)
     for f in result.figures:
         data = f.path.read_bytes()
         assert data.startswith(PNG_MAGIC), f.name
@@ -379,6 +382,7 @@ def test_partial_metrics_render_what_exists(tmp_path):
         "score histograms",
         "--data",
         "--run",
+        "t-SNE of model embeddings",
     ):
         assert what in missing
     text = result.index.read_text()
@@ -393,6 +397,8 @@ def test_bad_inputs_raise_typed_errors(tmp_path):
         R.load_dataset_summary(tmp_path / "junk.h5")
     with pytest.raises(ConfigError):
         R.build_report(None, tmp_path / "out", eval_dir=tmp_path)  # no metrics.json
+    with pytest.raises(ConfigError, match="embeddings"):
+        R.build_report(None, tmp_path / "out", embeddings=tmp_path / "missing.npz")
 
 
 def test_figure_rendering_is_deterministic(tmp_path):

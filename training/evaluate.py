@@ -59,7 +59,7 @@ from .eval_metrics import (
 )
 from .h5data import read_meta
 from .outsiders import score_outsiders
-from .trials import SCORES_FILE, write_scores
+from .trials import EMBEDDINGS_FILE, SCORES_FILE, EmbeddingSet, write_embeddings, write_scores
 
 log = logging.getLogger(__name__)
 
@@ -108,9 +108,11 @@ def write_json(obj: Any, path: str | Path) -> Path:
 
 @dataclass
 class EvaluationResult:
-    """metrics: the plain-JSON result; the arrays below feed the figures."""
+    """metrics: the plain-JSON result; the arrays below feed the figures and the report."""
 
     metrics: dict[str, Any]
+    # the evaluated chunks' embeddings and labels (the report's t-SNE)
+    embeddings: EmbeddingSet | None = None
     # (family, level) -> (scores (N,), y_true (N,) 0/1)
     auth_scores: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     # (family, level) -> (mean (N,), std (N,), y_true (N,), threshold)
@@ -168,6 +170,7 @@ def run_evaluation(
         "n_profiles": int(len(prof_ids)), "n_authorized_profiles": int(len(auth_cols)),
     }  # fmt: skip
     metrics["heads"] = families.get("heads")
+    result.embeddings = EmbeddingSet(test.embeddings, test.labels, test.speakers, speakers, split)
     if impostors is not None:
         log.info("scoring unseen outsiders from %s", impostors)
         metrics["unseen_outsiders"] = _unseen_outsiders(
@@ -364,8 +367,9 @@ def evaluate_checkpoint(
 
     ``options``: the keyword arguments of :func:`run_evaluation` (impostors, mc_passes,
     decision_chunks, device, speakers_subset, ...).
-    With ``out_dir``: writes metrics.json, per-trial scores (scores.npz, see trials.py),
-    confusion CSVs and PNG figures there.
+    With ``out_dir``: writes metrics.json, per-trial scores (scores.npz), the evaluated
+    chunks' embeddings and labels (embeddings.npz; both in trials.py), confusion CSVs and PNG
+    figures there.
     """
     result = run_evaluation(model_path, data_path, split, **options)
     if out_dir is not None:
@@ -373,5 +377,7 @@ def evaluate_checkpoint(
         out.mkdir(parents=True, exist_ok=True)
         result.metrics["figures"] = [p.name for p in save_figures(result, out)]
         write_scores(result.auth_scores, out / SCORES_FILE)
+        if result.embeddings is not None:
+            write_embeddings(result.embeddings, out / EMBEDDINGS_FILE)
         write_json(result.metrics, out / "metrics.json")
     return result.metrics

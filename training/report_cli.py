@@ -24,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Write one PNG per figure and an index.html with every figure embedded, a caption "
             "under each and the key numbers in tables. Dataset figures come from --data, "
             "training curves from each --run's history.json, evaluation figures from "
-            "--eval's metrics.json and scores.npz (written by voxgate evaluate)."
+            "--eval's metrics.json and scores.npz, the t-SNE of the model's embeddings from "
+            "--embeddings (all written by voxgate evaluate; the report runs no model)."
         ),
     )
     p.add_argument("--data", required=True, type=Path, help="HDF5 dataset (voxgate dataset build)")
@@ -38,10 +39,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="training run folder(s) (runs/NAME holding history.json); several runs are overlaid",
     )
     p.add_argument(
-        "--model", type=Path, default=None, help="checkpoint: t-SNE of its embeddings"
+        "--eval", dest="eval_dir", type=Path, default=None, help="voxgate evaluate output folder"
     )
     p.add_argument(
-        "--eval", dest="eval_dir", type=Path, default=None, help="voxgate evaluate output folder"
+        "--embeddings",
+        type=Path,
+        default=None,
+        help="embeddings file of voxgate evaluate, for a t-SNE of the model's embeddings "
+        "(default: embeddings.npz of --eval when there)",
     )
     p.add_argument("--out", required=True, type=Path, help="output folder (created if missing)")
     p.add_argument("--seed", type=int, default=0, help="sampling and t-SNE seed (default 0)")
@@ -58,8 +63,8 @@ def _report(args: argparse.Namespace) -> int:
         args.data,
         args.out,
         runs=args.runs,
-        model=args.model,
         eval_dir=args.eval_dir,
+        embeddings=args.embeddings,
         seed=args.seed,
         max_tsne=args.max_tsne,
     )

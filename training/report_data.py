@@ -253,14 +253,3 @@ def _sample(rng: np.random.Generator, idx: np.ndarray, n: int) -> np.ndarray:
 def _read_features(path: Path, idx: np.ndarray) -> np.ndarray:
     """features[idx] as float32 (n, T, M) for sorted row indices ``idx``."""
     return read_features(path, idx)
-
-
-def _embed(encoder: Any, feats: np.ndarray, batch: int = 256) -> np.ndarray:
-    """Embeddings (n, D) float32 of log-mel features (n, T, M) via ``encoder.embed_features``."""
-    import torch
-
-    parts = [
-        np.asarray(encoder.embed_features(torch.from_numpy(feats[i : i + batch])))
-        for i in range(0, len(feats), batch)
-    ]
-    return np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, 0), np.float32)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import Any
 
 import numpy as np
 
@@ -21,7 +20,6 @@ from .plots import (
 from .report_data import (
     DatasetSummary,
     _class_counts,
-    _embed,
     _read_features,
     _sample,
     chunk_rate_fit,
@@ -36,11 +34,10 @@ __all__ = ["dataset_section"]
 
 
 def dataset_section(
-    rep: ReportBuilder, summary: DatasetSummary, *, seed: int, max_tsne: int, max_spec: int,
-    encoder: Any,
+    rep: ReportBuilder, summary: DatasetSummary, *, seed: int, max_tsne: int, max_spec: int
 ) -> None:
     """Tables and figures of the dataset: classes, splits, augmentation, speakers, gender,
-    durations, spectrograms, t-SNE (of the model's embeddings too when ``encoder`` is given)."""
+    durations, spectrograms, t-SNE of pooled features."""
     rec = recording_table(summary)
     counts = _class_counts(summary, rec)
     _class_split_tables(rep, summary, rec, counts)
@@ -50,7 +47,7 @@ def dataset_section(
     _duration_figures(rep, summary, rec, multiplier)
     rng = np.random.default_rng(seed)
     _spectrogram_figure(rep, summary, rng, max_spec)
-    _tsne_figures(rep, summary, rng, seed=seed, max_tsne=max_tsne, encoder=encoder)  # fmt: skip
+    _tsne_figure(rep, summary, rng, seed=seed, max_tsne=max_tsne)
 
 
 def _class_split_tables(
@@ -279,47 +276,30 @@ def _spectrogram_figure(
         rep.missing.append("average spectrograms: one class has no original chunks")
 
 
-def _tsne_figures(
+def _tsne_figure(
     rep: ReportBuilder, summary: DatasetSummary, rng: np.random.Generator, *, seed: int,
-    max_tsne: int, encoder: Any,
-) -> None:
+    max_tsne: int,
+) -> None:  # fmt: skip
     orig = summary.aug == 0
     idx = _sample(rng, np.flatnonzero(orig), max_tsne)
-    if idx.size >= 10:
-        feats = _read_features(summary.path, idx)
-        xy = tsne_2d(pooled_features(feats, summary.lengths[idx]), seed=seed)
-        rep.add(
-            "Dataset",
-            "tsne_features",
-            fig_tsne(
-                xy,
-                summary.label[idx],
-                summary.speaker[idx],
-                summary.speakers,
-                "t-SNE of pooled log-mel features (mean ‖ std over time)",
-            ),
-            "t-SNE of pooled features",
-            f"{idx.size} original chunks sampled with seed {seed}; each chunk is its log-mel mean and "
-            f"standard deviation over time ({2 * summary.feature_shape[1]} values, standardised). "
-            f"Left by class, right by speaker (the {TOP_SPEAKERS} most frequent speakers in the "
-            f"sample; others grey).",
-        )
-        if encoder is not None:
-            emb = _embed(encoder, feats)
-            xy = tsne_2d(emb, seed=seed)
-            rep.add(
-                "Dataset",
-                "tsne_embeddings",
-                fig_tsne(
-                    xy,
-                    summary.label[idx],
-                    summary.speaker[idx],
-                    summary.speakers,
-                    "t-SNE of model embeddings",
-                ),
-                "t-SNE of model embeddings",
-                f"The same {idx.size} chunks embedded by the model ({emb.shape[1]}-d, L2-normalised). "
-                f"Tight single-colour clusters in the right panel mean the model separates speakers.",
-            )
-    else:
+    if idx.size < 10:
         rep.missing.append("t-SNE: fewer than 10 original chunks")
+        return
+    feats = _read_features(summary.path, idx)
+    xy = tsne_2d(pooled_features(feats, summary.lengths[idx]), seed=seed)
+    rep.add(
+        "Dataset",
+        "tsne_features",
+        fig_tsne(
+            xy,
+            summary.label[idx],
+            summary.speaker[idx],
+            summary.speakers,
+            "t-SNE of pooled log-mel features (mean ‖ std over time)",
+        ),
+        "t-SNE of pooled features",
+        f"{idx.size} original chunks sampled with seed {seed}; each chunk is its log-mel mean and "
+        f"standard deviation over time ({2 * summary.feature_shape[1]} values, standardised). "
+        f"Left by class, right by speaker (the {TOP_SPEAKERS} most frequent speakers in the "
+        f"sample; others grey).",
+    )
