@@ -19,7 +19,7 @@ from voxgate.training.build import (
     collect_sources,
     resolve_speaker_ids,
 )
-from voxgate.training.build import _split_sessions as split_sessions
+from voxgate.training.build_plan import _split_sessions as split_sessions
 
 F0 = {"ann": 210.0, "ben": 105.0, "cid": 140.0, "dot": 250.0}
 

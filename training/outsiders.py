@@ -36,7 +36,7 @@ def score_outsiders(
     ``verify --file`` (first K windows; its score is the best profile's). ``thresholds``
     keys: cosine_1s, cosine_3s, auth_prob_1s (None = skip).
     """
-    from voxgate.training.verification import collect_recordings
+    from voxgate.training.recordings import collect_recordings
 
     recordings = collect_recordings(source, subsets=subsets, speakers=speakers)
     prof = unit(np.asarray(profiles, dtype=np.float32))
