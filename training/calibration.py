@@ -67,7 +67,7 @@ def prepare_clips(
     max_clips_per_speaker: int | None = None,
 ) -> ClipSet:
     """Enrollment and test material of ``source`` (folder or manifest, see
-    ``verification.collect_recordings``).
+    ``recordings.collect_recordings``).
 
     Each speaker enrolls on the speech (silence removed) of its first recordings, up to
     ``enroll_s`` seconds, or of the recordings whose session is in ``enroll_sessions``
@@ -75,7 +75,8 @@ def prepare_clips(
     recordings, never one it enrolled on. ``join_sessions``: the test speech of one session
     is joined before cutting (EmoDB's 2-s clips make no 3-s clip alone).
     """
-    from voxgate.training.verification import build_plan, collect_recordings, test_segments
+    from voxgate.training.recordings import collect_recordings
+    from voxgate.training.verification_plan import build_plan, test_segments
 
     recs = collect_recordings(source, subsets=subsets, speakers=speakers)
     plan = build_plan(
@@ -183,9 +184,7 @@ def calibrate(
     keeps only those ids in every set (the held-out speakers of a set partly trained on).
     Head thresholds and closed-set figures already in the checkpoint are kept. Returns the
     calibration block; ``write`` stores it (threshold, calibration) in the checkpoint."""
-    from voxgate.core import metrics as M
     from voxgate.core.checkpoint import read_checkpoint, update_checkpoint
-    from voxgate.core.decision import windows_for_decision
     from voxgate.core.inference import SpeakerEncoder
     from voxgate.core.pipeline import PipelineConfig
 
@@ -193,25 +192,13 @@ def calibrate(
         raise ValueError(f"target_far must be in (0, 1), got {target_far}")
     encoder = SpeakerEncoder.from_checkpoint(model_path, device=device)
     cfg = PipelineConfig(lockout=False, threshold=0.0)  # scores do not depend on it
-    trials: list[Trial] = []
-    per_set, skipped = [], []
-    for source, subsets in sources:
-        cs = prepare_clips(
-            source,
-            subsets=subsets,
-            speakers=speakers,
-            enroll_s=enroll_s,
-            clip_s=clip_s,
-            enroll_sessions=enroll_sessions,
-        )
-        got = replay_trials(encoder, cs, cfg)
-        imp = [t.score for t in got if not t.genuine and t.score is not None]
-        if not imp:
-            raise DatasetError(f"{cs.source}: no decided impostor trials (need >= 2 speakers)")
-        thr = float(M.threshold_at_far(np.asarray(imp), target_far))
-        per_set.append({"data": cs.source, "threshold": thr, "trials": got})
-        trials += got
-        skipped += cs.skipped
+    clips = dict(
+        speakers=speakers, enroll_s=enroll_s, clip_s=clip_s, enroll_sessions=enroll_sessions
+    )
+    per_set = [
+        _calibrate_set(encoder, cfg, src, subsets, target_far, clips) for src, subsets in sources
+    ]
+    trials = [t for p in per_set for t in p["trials"]]
     # The strictest set decides: the target holds on every set, not only on their pool
     # (pooling easy and hard sets would let the hard one through at several times the FAR).
     threshold = max(p["threshold"] for p in per_set)
@@ -220,13 +207,7 @@ def calibrate(
         "statistic": "mean cosine of the first K scored windows (the client's decision)",
         "target_far": float(target_far),
         "threshold": threshold,
-        "k_windows": windows_for_decision(
-            cfg.decision_s, encoder.feature_config.chunk_s, cfg.hop_s
-        ),
-        "decision_s": cfg.decision_s,
-        "hop_s": cfg.hop_s,
-        "min_speech_ratio": cfg.min_speech_ratio,
-        "vad_aggressiveness": cfg.vad_aggressiveness,
+        **_decision_rule(cfg, encoder.feature_config.chunk_s),
         "enroll_s": float(enroll_s),
         "clip_s": float(clip_s),
         "data": [p["data"] for p in per_set],
@@ -236,7 +217,7 @@ def calibrate(
             {"data": p["data"], "set_threshold": p["threshold"], **rates(p["trials"], threshold)}
             for p in per_set
         ],
-        "skipped": skipped,
+        "skipped": [s for p in per_set for s in p["skipped"]],
         "at_threshold": rates(trials, threshold),
         "head_thresholds": old.get("head_thresholds"),
         "closed_set": old.get("closed_set"),
@@ -244,3 +225,37 @@ def calibrate(
     if write:
         update_checkpoint(model_path, threshold=threshold, calibration=cal)
     return cal
+
+
+def _decision_rule(cfg: Any, chunk_s: float) -> dict[str, Any]:
+    """The client's decision rule the threshold was calibrated for (K windows and the rest)."""
+    from voxgate.core.decision import windows_for_decision
+
+    return {
+        "k_windows": windows_for_decision(cfg.decision_s, chunk_s, cfg.hop_s),
+        "decision_s": cfg.decision_s,
+        "hop_s": cfg.hop_s,
+        "min_speech_ratio": cfg.min_speech_ratio,
+        "vad_aggressiveness": cfg.vad_aggressiveness,
+    }
+
+
+def _calibrate_set(
+    encoder: Encoder,
+    cfg: Any,
+    source: str | Path,
+    subsets: Sequence[str] | None,
+    target_far: float,
+    clips: dict[str, Any],
+) -> dict[str, Any]:
+    """One set's replayed trials and its own threshold at ``target_far`` (``clips``: the
+    keyword arguments of :func:`prepare_clips`); DatasetError without a decided impostor trial."""
+    from voxgate.core import metrics as M
+
+    cs = prepare_clips(source, subsets=subsets, **clips)
+    got = replay_trials(encoder, cs, cfg)
+    imp = [t.score for t in got if not t.genuine and t.score is not None]
+    if not imp:
+        raise DatasetError(f"{cs.source}: no decided impostor trials (need >= 2 speakers)")
+    thr = float(M.threshold_at_far(np.asarray(imp), target_far))
+    return {"data": cs.source, "threshold": thr, "trials": got, "skipped": cs.skipped}
