@@ -173,8 +173,7 @@ def _schedule_screenshot(
         if state["done"]:
             return
         state["done"] = True
-        window.spectrogram.redraw(force=True)
-        window.confidence.redraw(force=True)
+        window.live_view.redraw(force=True)
         path.parent.mkdir(parents=True, exist_ok=True)
         if not window.grab().save(str(path)):
             print(f"voxgate: error: could not write {path}", file=sys.stderr)

@@ -11,13 +11,13 @@ from .enroll_dialog import EnrollDialog, choose_audio_files
 
 class WindowDialogs:
     """Mixed into MainWindow (uses its input panel, settings, scoring panel, store, encoder,
-    status bar and sessions)."""
+    status bar and controller)."""
 
     def open_enroll_dialog(
         self, *, name: str = "", authorized: bool = True, browse: bool = False
     ) -> EnrollDialog | None:
         """Ask for name / authorized / input (non-blocking); enrollment starts on OK."""
-        if self.job is not None:
+        if self.controller.job is not None:
             return None
         dialog = EnrollDialog(
             self,
@@ -47,14 +47,14 @@ class WindowDialogs:
                 self.statusBar().showMessage(f"kept the existing profile {name!r}", 8000)
                 return False
             replace = True
-        return self.start_enroll(
+        return self.controller.start_enroll(
             name, authorized, files, keep_audio=dialog.keep_audio, replace=replace
         )
 
     def choose_file_to_authenticate(self) -> None:
         paths = choose_audio_files(self, "Authenticate a recording", many=False)
         if paths:
-            self.start_file_authentication(paths[0])
+            self.controller.start_file_authentication(paths[0])
 
     def open_settings_dialog(self) -> Any:
         from .settings_dialog import SettingsDialog
@@ -66,7 +66,7 @@ class WindowDialogs:
 
     def _apply_settings(self, values: dict[str, Any]) -> None:
         self.scoring_panel.passes.setValue(values["mc_passes"])
-        self._update_pipeline(
+        self.controller.update_pipeline(
             hop_s=values["hop_s"],
             decision_s=values["decision_s"],
             vad_aggressiveness=values["vad_aggressiveness"],

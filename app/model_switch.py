@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 
 from voxgate.core.errors import VoxgateError
 
@@ -49,7 +49,8 @@ def reembed_profile(encoder: Any, store: Any, name: str) -> Any:
 
 class ReembedWorker(QObject):
     """Re-embeds ``names`` one after another; ``progress(name, done, total)``, then
-    ``finished(done names, failure messages)``. ``stop()`` ends it after the current one."""
+    ``finished(done names, failure messages)``. ``stop()`` ends it after the current one.
+    Runs in a ``worker.WorkerHandle``."""
 
     progress = Signal(str, int, int)
     finished = Signal(list, list)
@@ -76,22 +77,3 @@ class ReembedWorker(QObject):
             except (VoxgateError, OSError) as exc:
                 failed.append(f"{name}: {exc}")
         self.finished.emit(done, failed)
-
-
-class ReembedJob:
-    """Owns a :class:`ReembedWorker` and its QThread (start, join), like WorkerHandle."""
-
-    def __init__(self, worker: ReembedWorker):
-        self.worker = worker
-        self.thread = QThread()
-        self.thread.setObjectName("voxgate-reembed")
-        worker.moveToThread(self.thread)
-        self.thread.started.connect(worker.run)
-        worker.finished.connect(self.thread.quit, Qt.ConnectionType.DirectConnection)
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def join(self, timeout_ms: int = 30000) -> bool:
-        self.worker.stop()
-        return self.thread.wait(timeout_ms)

@@ -103,12 +103,15 @@ class PipelineWorker(QObject):
 
 
 class WorkerHandle:
-    """Owns one :class:`PipelineWorker` and its QThread: start, stop, join."""
+    """Owns one worker QObject and its QThread: start, stop, join, release.
 
-    def __init__(self, worker: PipelineWorker):
+    The worker (a :class:`PipelineWorker`, ``model_switch.ReembedWorker``,
+    ``model_loader.ModelLoader``) has a ``run`` slot, a ``finished`` signal and ``stop()``."""
+
+    def __init__(self, worker: Any, name: str = "voxgate-pipeline"):
         self.worker = worker
         self.thread = QThread()
-        self.thread.setObjectName("voxgate-pipeline")
+        self.thread.setObjectName(name)
         worker.moveToThread(self.thread)
         self.thread.started.connect(worker.run)
         # direct: quit() is thread-safe, and join() blocks the GUI thread's event loop
@@ -124,3 +127,9 @@ class WorkerHandle:
         """Stop and wait for the thread to finish; True if it did within ``timeout_ms``."""
         self.worker.stop()
         return self.thread.wait(timeout_ms)
+
+    def release(self, timeout_ms: int = 5000) -> None:
+        """After ``finished``: wait for the thread to end, then let Qt delete both objects."""
+        self.thread.wait(timeout_ms)
+        self.worker.deleteLater()
+        self.thread.deleteLater()

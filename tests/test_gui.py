@@ -95,15 +95,15 @@ def test_window_starts_untrained_and_says_so(window, encoder):
     assert window.scoring_panel.threshold() is None  # the calibrated default is in use
     assert window.scoring_panel.effective_threshold() == pytest.approx(encoder.threshold, abs=2e-3)
     assert f"{encoder.threshold:.3f}" in window.scoring_panel.default_label.text()
-    assert window.banner.state == "idle"
-    assert not window.stop_button.isEnabled()
+    assert window.live_view.banner.state == "idle"
+    assert not window.session_panel.stop_button.isEnabled()
     # The real device list: either devices to pick, or a plain explanation and file input.
     panel = window.input_panel
     if panel.available:
-        assert panel.combo.isEnabled() and window.auth_button.isEnabled()
+        assert panel.combo.isEnabled() and window.session_panel.auth_button.isEnabled()
     else:
         assert panel.explanation.isVisibleTo(window) and "recordings" in panel.explanation.text()
-        assert not window.auth_button.isEnabled()
+        assert not window.session_panel.auth_button.isEnabled()
     assert window.input_panel.file_button.isEnabled()
 
 
@@ -111,10 +111,10 @@ def test_no_input_device_explains_and_offers_files(qtbot, encoder, store, settin
     w = make_window(qtbot, encoder, store, settings, list_devices=lambda rescan=False: [])
     assert not w.input_panel.available
     assert "No microphone" in w.input_panel.explanation.text()
-    assert not w.auth_button.isEnabled()
-    assert w.start_authentication() is False  # explained in the status bar, nothing started
+    assert not w.session_panel.auth_button.isEnabled()
+    assert w.controller.start_authentication() is False  # explained in the status bar
     assert w.job is None and "recording" in w.statusBar().currentMessage()
-    assert w.action_auth_file.isEnabled() and w.enroll_button.isEnabled()
+    assert w.menus.auth_file.isEnabled() and w.session_panel.enroll_button.isEnabled()
     w.close()
 
 
@@ -123,8 +123,9 @@ def test_no_input_device_explains_and_offers_files(qtbot, encoder, store, settin
 
 def test_enroll_from_file_through_the_widgets(qtbot, window, speech_wav, store):
     values: list[int] = []
-    window.enroll_progress.valueChanged.connect(values.append)
-    qtbot.mouseClick(window.enroll_button, Qt.MouseButton.LeftButton)
+    session = window.session_panel
+    session.enroll_progress.valueChanged.connect(values.append)
+    qtbot.mouseClick(session.enroll_button, Qt.MouseButton.LeftButton)
     dialog = window.enroll_dialog
     assert dialog is not None and dialog.isVisible()
     ok = dialog.buttons.button(QDialogButtonBox.StandardButton.Ok)
@@ -134,23 +135,23 @@ def test_enroll_from_file_through_the_widgets(qtbot, window, speech_wav, store):
     assert ok.isEnabled() and not dialog.keep_audio
     with qtbot.waitSignal(window.job_finished, timeout=TIMEOUT_MS):
         qtbot.mouseClick(ok, Qt.MouseButton.LeftButton)
-        assert window.stop_button.isEnabled() and not window.enroll_button.isEnabled()
+        assert session.stop_button.isEnabled() and not session.enroll_button.isEnabled()
     assert window.last_error is None
-    assert window.enroll_progress.value() == 100
+    assert session.enroll_progress.value() == 100
     assert values == sorted(values) and len(set(values)) > 3  # rose step by step to 100 %
-    assert "enrolled Alice" in window.enroll_feedback.text()
+    assert "enrolled Alice" in session.enroll_feedback.text()
     assert window.profile_list.names() == ["Alice"]
     profile = store.get("Alice")
     assert profile.authorized and profile.speech_s >= 19.0
     # no audio is kept unless the user opts in (the box is off by default)
     assert profile.recording is None
     assert not store.audio_path_for("Alice").exists()
-    assert window.spectrogram.columns_written > 0
-    assert window.enroll_button.isEnabled() and not window.stop_button.isEnabled()
+    assert window.live_view.spectrogram.columns_written > 0
+    assert session.enroll_button.isEnabled() and not session.stop_button.isEnabled()
 
 
 def test_enroll_keeps_recording_only_when_opted_in(qtbot, window, speech_wav, store):
-    qtbot.mouseClick(window.enroll_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(window.session_panel.enroll_button, Qt.MouseButton.LeftButton)
     dialog = window.enroll_dialog
     qtbot.keyClicks(dialog.name_edit, "Bob")
     dialog.set_files([speech_wav])
@@ -167,35 +168,36 @@ def test_enroll_keeps_recording_only_when_opted_in(qtbot, window, speech_wav, st
 def test_authenticate_file_threshold_decides(qtbot, window, encoder, store, speech_wav, short_wav):
     enroll_headless(encoder, store, short_wav)
     window.profile_list.refresh()
-    before_image = window.spectrogram.image().copy()
+    banner, confidence = window.live_view.banner, window.live_view.confidence
+    before_image = window.live_view.spectrogram.image().copy()
     assert np.all(before_image == LEVELS_DB[0])
     slider = window.scoring_panel.slider
 
     slider.setValue(slider.minimum())  # the lowest threshold: every cosine passes -> ACCEPTED
     assert window.scoring_panel.threshold() == pytest.approx(-0.998)  # -1 itself is refused
-    assert window.confidence.threshold_line.value() == pytest.approx(-0.998)
+    assert confidence.threshold_line.value() == pytest.approx(-0.998)
     run_to_end(qtbot, window, lambda: window.start_file_authentication(speech_wav))
     assert window.last_error is None
-    assert window.banner.state == DecisionState.ACCEPTED.value
-    assert "alice" in window.banner.title.text() and window.banner.who == "alice"
+    assert banner.state == DecisionState.ACCEPTED.value
+    assert "alice" in banner.title.text() and banner.who == "alice"
     # the plots were fed and drawn
-    image = window.spectrogram.image_item.image
+    image = window.live_view.spectrogram.image_item.image
     assert image is not None and image.shape == before_image.shape
     assert not np.array_equal(image, before_image) and np.isfinite(image).all()
     # the session ends at its first final decision: about 3 s of speech, 32 ms per column
-    assert window.spectrogram.columns_written >= 80
-    x, y = window.confidence.mean_curve.getData()
+    assert window.live_view.spectrogram.columns_written >= 80
+    x, y = confidence.mean_curve.getData()
     assert x is not None and len(x) >= 4 and np.all(np.diff(x) > 0)
     assert np.all((y >= -1.0) & (y <= 1.0))
     assert "overflows 0" in window.counters_label.text()
 
     slider.setValue(slider.maximum())  # threshold 1: nothing passes -> REJECTED, nobody named
     run_to_end(qtbot, window, lambda: window.start_file_authentication(short_wav))
-    assert window.banner.state == DecisionState.REJECTED.value and window.banner.who is None
+    assert banner.state == DecisionState.REJECTED.value and banner.who is None
 
     qtbot.mouseClick(window.scoring_panel.reset_button, Qt.MouseButton.LeftButton)
     assert window.scoring_panel.threshold() is None
-    assert window.confidence.threshold_line.value() == pytest.approx(encoder.threshold, abs=2e-3)
+    assert confidence.threshold_line.value() == pytest.approx(encoder.threshold, abs=2e-3)
 
 
 def test_mc_dropout_band_has_width(qtbot, window, encoder, store, short_wav):
@@ -204,9 +206,9 @@ def test_mc_dropout_band_has_width(qtbot, window, encoder, store, short_wav):
     window.scoring_panel.passes.setValue(4)
     assert window.scoring_panel.mc_passes() == 4
     run_to_end(qtbot, window, lambda: window.start_file_authentication(short_wav))
-    assert window.confidence.stds.size > 0 and window.confidence.stds.max() > 0
-    upper = window.confidence._upper.getData()[1]
-    lower = window.confidence._lower.getData()[1]
+    assert window.live_view.confidence.stds.size > 0 and window.live_view.confidence.stds.max() > 0
+    upper = window.live_view.confidence._upper.getData()[1]
+    lower = window.live_view.confidence._lower.getData()[1]
     assert np.all(upper >= lower) and np.any(upper > lower)
 
 
@@ -214,16 +216,16 @@ def test_stop_ends_a_realtime_session_and_close_joins(qtbot, encoder, store, set
     baseline = threading.active_count()
     w = make_window(qtbot, encoder, store, settings, file_realtime=True)
     assert w.start_file_authentication(speech_wav)
-    qtbot.waitUntil(lambda: w.spectrogram.columns_written > 20, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: w.live_view.spectrogram.columns_written > 20, timeout=TIMEOUT_MS)
     with qtbot.waitSignal(w.job_finished, timeout=TIMEOUT_MS):
-        qtbot.mouseClick(w.stop_button, Qt.MouseButton.LeftButton)
-    assert w.job is None and w.enroll_button.isEnabled()
-    assert w.spectrogram.t_end_s < 20.0  # stopped long before the 25-s file ended
+        qtbot.mouseClick(w.session_panel.stop_button, Qt.MouseButton.LeftButton)
+    assert w.job is None and w.session_panel.enroll_button.isEnabled()
+    assert w.live_view.spectrogram.t_end_s < 20.0  # stopped long before the 25-s file ended
 
     # a second realtime session, still running when the window closes
     assert w.start_file_authentication(speech_wav)
     handle = w.job
-    qtbot.waitUntil(lambda: w.spectrogram.columns_written > 10, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: w.live_view.spectrogram.columns_written > 10, timeout=TIMEOUT_MS)
     w.close()
     assert w.job is None
     assert handle.thread.isFinished()
@@ -412,7 +414,9 @@ def test_retrain_success_offers_the_new_model(qtbot, window, tmp_path):
     assert blocker.args == [0, False], "\n".join(dialog.runner.lines[-10:])
     assert dialog.progress.value() == 100 and dialog.train_progress.epoch == 1
     assert dialog.use_button.isEnabled()
-    qtbot.mouseClick(dialog.use_button, Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(window.model_switched, timeout=TIMEOUT_MS) as switched:
+        qtbot.mouseClick(dialog.use_button, Qt.MouseButton.LeftButton)
+    assert switched.args == [True]
     assert window.encoder.meta["path"] == str(tmp_path / "run" / "best_model.pt")
     assert "best_model.pt" in window.model_label.text()
     modes = [
@@ -444,7 +448,7 @@ def test_train_progress_reads_the_json_records():
 
 
 def _enroll_via_dialog(qtbot, window, name, wav):
-    qtbot.mouseClick(window.enroll_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(window.session_panel.enroll_button, Qt.MouseButton.LeftButton)
     dialog = window.enroll_dialog
     qtbot.keyClicks(dialog.name_edit, name)
     dialog.set_files([wav])
@@ -509,5 +513,5 @@ def test_a_locked_device_is_shown_as_locked_with_the_wait(qtbot, window, encoder
     for _ in range(5):
         lock.record(DEVICE_KEY, accepted=False)
     run_to_end(qtbot, window, lambda: window.start_file_authentication(short_wav))
-    assert window.banner.title.text().startswith("Locked")
+    assert window.live_view.banner.title.text().startswith("Locked")
     assert re.search(r"wait \d+ s", window.last_error)

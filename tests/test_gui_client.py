@@ -3,6 +3,7 @@ model switches re-embed kept recordings, layouts keep their size, plots reset an
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 from PySide6.QtCore import QPoint  # noqa: E402
+from PySide6.QtWidgets import QMessageBox  # noqa: E402
 
 from conftest import (  # noqa: E402
     VOWELS,
@@ -91,15 +93,15 @@ def test_refresh_and_idle_check_find_plugged_and_unplugged_devices(qtbot, models
     devices = Devices()
     window = make_window(qtbot, models[0], store, settings, devices)
     panel = window.input_panel
-    assert not panel.available and not window.auth_button.isEnabled()
+    assert not panel.available and not window.session_panel.auth_button.isEnabled()
     devices.plugged.append("USB Mic")
     assert panel.poll() is True  # the idle check looks again
-    assert panel.available and window.auth_button.isEnabled()
+    assert panel.available and window.session_panel.auth_button.isEnabled()
     assert window.statusBar().currentMessage() == "input device found: USB Mic"
     assert panel.poll() is False  # nothing changed: nothing redrawn
     devices.plugged.clear()
     panel.refresh_button.click()  # ⟳
-    assert not panel.available and not window.auth_button.isEnabled()
+    assert not panel.available and not window.session_panel.auth_button.isEnabled()
     assert "No microphone" in panel.explanation.text()
     panel.set_busy(True)
     n = devices.rescans
@@ -137,10 +139,12 @@ def test_switching_models_reembeds_kept_recordings_and_asks_for_the_rest(
                                                           keep_audio=True))  # fmt: skip
     run_to_end(qtbot, window, lambda: window.start_enroll("plain", files=[str(speech_wav)]))
     run_to_end(qtbot, window, lambda: window.start_file_authentication(speech_wav))
-    assert window.confidence.times.size > 0 and window.banner.state != "idle"
+    assert window.live_view.confidence.times.size > 0 and window.live_view.banner.state != "idle"
     questions = []
     window.ask = lambda title, text: questions.append(text) or False
-    assert window.load_model(models[1]) is False  # "No": the current model stays
+    with qtbot.waitSignal(window.model_switched, timeout=TIMEOUT_MS) as switched:
+        assert window.load_model(models[1])  # loads on a worker thread, then asks
+    assert switched.args == [False]  # "No": the current model stays
     assert window.encoder.meta["path"] == str(models[0])
     assert "plain" in questions[0] and "1 other(s) will be re-embedded" in questions[0]
     window.ask = lambda title, text: True
@@ -151,10 +155,51 @@ def test_switching_models_reembeds_kept_recordings_and_asks_for_the_rest(
     assert not store.is_compatible(store.get("plain"), window.encoder)
     assert store.audio_path_for("kept").is_file()
     # the previous session's pictures are gone
-    assert window.banner.state == "idle" and window.confidence.times.size == 0
-    assert window.spectrogram.columns_written == 0
+    assert window.live_view.banner.state == "idle" and window.live_view.confidence.times.size == 0
+    assert window.live_view.spectrogram.columns_written == 0
     assert window.input_panel.meter.rms_dbfs == FLOOR_DBFS
-    assert window.auth_button.isEnabled() is False and window.enroll_button.isEnabled()
+    session = window.session_panel
+    assert session.auth_button.isEnabled() is False and session.enroll_button.isEnabled()
+
+
+def test_a_model_loads_off_the_gui_thread_and_the_window_waits_for_it(
+    qtbot, monkeypatch, models, store, settings, tmp_path
+):
+    from voxgate.core.inference import SpeakerEncoder
+
+    window = make_window(qtbot, models[0], store, settings, Devices("USB Mic"))
+    session = window.session_panel
+    assert session.enroll_button.isEnabled() and session.auth_button.isEnabled()
+    readers, release = [], threading.Event()
+    real = SpeakerEncoder.from_checkpoint
+
+    def slow_disk(path, *args, **kwargs):
+        readers.append(threading.get_ident())
+        release.wait(5.0)  # the GUI thread must never be the one waiting here
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(SpeakerEncoder, "from_checkpoint", staticmethod(slow_disk))
+    assert window.load_model(models[1])  # returns while the checkpoint is still being read
+    assert window.model_label.text() == "loading model m1.pt…"
+    assert not session.enroll_button.isEnabled() and not session.auth_button.isEnabled()
+    assert window.start_enroll("early", files=[str(models[1])]) is False  # nothing starts
+    qtbot.waitUntil(lambda: bool(readers), timeout=TIMEOUT_MS)
+    assert readers[0] != threading.get_ident()  # a worker thread reads the checkpoint
+    release.set()
+    qtbot.waitUntil(lambda: window.encoder.meta["path"] == str(models[1]), timeout=TIMEOUT_MS)
+    assert window.model_label.text().startswith("model m1.pt")
+    assert session.enroll_button.isEnabled() and session.auth_button.isEnabled()
+
+    bad = tmp_path / "broken.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with qtbot.waitSignal(window.model_switched, timeout=TIMEOUT_MS) as switched:
+        assert window.load_model(bad)
+    assert switched.args == [False] and window.encoder.meta["path"] == str(models[1])
+    boxes = [b for b in window.findChildren(QMessageBox) if b.isVisible()]
+    assert [b.windowTitle() for b in boxes] == ["Could not load the model"]
+    assert window.statusBar().currentMessage() == boxes[0].text()
+    assert window.model_label.text().startswith("model m1.pt")  # the error, then usable again
+    assert session.enroll_button.isEnabled() and session.auth_button.isEnabled()
 
 
 # ---------------------------------------------------------------- progress
@@ -188,10 +233,11 @@ def test_long_banner_error_wraps_and_keeps_the_window_width(qtbot, models, store
     window = make_window(qtbot, models[0], store, settings)
     qtbot.waitExposed(window)
     width = window.width()
-    window._on_failed("cannot open 'default': " + "the device is no longer available " * 12)
+    message = "cannot open 'default': " + "the device is no longer available " * 12
+    window.controller._on_failed(message)
     qtbot.wait(50)
     assert window.width() == width == 1200
-    assert window.banner.detail.wordWrap()
+    assert window.live_view.banner.detail.wordWrap()
 
 
 def test_enroll_dialog_keeps_its_size_with_many_long_file_names(qtbot):
@@ -215,14 +261,15 @@ def test_enroll_dialog_keeps_its_size_with_many_long_file_names(qtbot):
 def test_long_status_keeps_the_profile_buttons_in_view(qtbot, models, store, settings):
     window = make_window(qtbot, models[0], store, settings)
     qtbot.waitExposed(window)
-    window.enroll_feedback.show()
-    window.enroll_feedback.setText("3.2 of 20 s of speech · " + "speak a little louder · " * 20)
+    feedback = window.session_panel.enroll_feedback
+    feedback.show()
+    feedback.setText("3.2 of 20 s of speech · " + "speak a little louder · " * 20)
     qtbot.wait(50)
     button = window.profile_list.reenroll_button
     bottom = button.mapTo(window, QPoint(0, button.height())).y()
     assert bottom <= window.centralWidget().geometry().bottom()
-    assert window.enroll_feedback.height() <= 2 * window.enroll_feedback.fontMetrics().height()
-    assert window.enroll_feedback.elided().endswith("…")
+    assert feedback.height() <= 2 * feedback.fontMetrics().height()
+    assert feedback.elided().endswith("…")
 
 
 def test_retrain_dialog_keeps_its_width_with_long_content(qtbot, models, store, settings):
@@ -273,7 +320,7 @@ def test_digital_silence_is_drawn_at_the_floor_and_the_meter_resets(
     assert meter.rms_dbfs == -12.0
     run_to_end(qtbot, window, lambda: window.start_file_authentication(wav))
     assert meter.rms_dbfs == FLOOR_DBFS and not meter.speech  # it does not freeze
-    view = window.spectrogram
+    view = window.live_view.spectrogram
     img = view.image()
     t_cols = view.t_end_s - (view.n_columns - 1 - np.arange(view.n_columns)) * view.column_s
     muted = (t_cols > 2.6) & (t_cols < 4.4)
@@ -284,18 +331,17 @@ def test_digital_silence_is_drawn_at_the_floor_and_the_meter_resets(
 
 def test_mc_label_and_next_step_text_follow_the_state(qtbot, models, store, settings, speech_wav):
     window = make_window(qtbot, models[0], store, settings)
-    assert window.confidence_title.text() == "Confidence (score per window)"
+    title, detail = window.live_view.confidence_title, window.live_view.banner.detail
+    assert title.text() == "Confidence (score per window)"
     window.scoring_panel.scoring_combo.setCurrentIndex(1)  # MC dropout
-    assert "MC-dropout std, 10 passes" in window.confidence_title.text()
+    assert "MC-dropout std, 10 passes" in title.text()
     # no microphone: never "press Authenticate" (it is disabled)
-    assert window.banner.detail.text().startswith("Enroll a voice, then authenticate a recording")
+    assert detail.text().startswith("Enroll a voice, then authenticate a recording")
     run_to_end(qtbot, window, lambda: window.start_enroll("bo", files=[str(speech_wav)]))
-    assert "press Authenticate" not in window.banner.detail.text()
-    assert window.banner.detail.text() == (
-        "now authenticate a recording (File → Authenticate a recording…)"
-    )
-    window.show_ready()  # profiles exist: no "Enroll a voice"
-    assert window.banner.detail.text().startswith("Authenticate a recording")
+    assert "press Authenticate" not in detail.text()
+    assert detail.text() == "now authenticate a recording (File → Authenticate a recording…)"
+    window.controller.show_ready()  # profiles exist: no "Enroll a voice"
+    assert detail.text().startswith("Authenticate a recording")
 
 
 def test_sigterm_closes_the_window_instead_of_raising_in_a_slot(qtbot, models, store, settings):
