@@ -57,3 +57,11 @@ def test_not_a_source_and_nothing_found(tmp_path: Path, folder: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetError, match="no audio files"):
         collect_sources([tmp_path / "empty"])
+
+
+def test_linked_speaker_folders_are_followed(tmp_path: Path, folder: Path) -> None:
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / "ann").symlink_to(folder / "ann", target_is_directory=True)
+    assert sorted(s.session for s in scan_source(linked)) == ["ch1", "ch2"]
+    assert list(collect_recordings(linked)) == ["ann"]

@@ -41,17 +41,22 @@ class SourceFile:
 
 def _scan_folder(root: Path) -> list[SourceFile]:
     """Audio files of ``root``: one sub-folder per speaker (its first folder level is the
-    session); a file directly in ``root`` is its own speaker (the file stem)."""
+    session; a linked speaker folder is followed); a file directly in ``root`` is its own
+    speaker (the file stem)."""
     from voxgate.core.audio import AUDIO_EXTENSIONS
 
+    def audio(f: Path) -> bool:
+        return f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS
+
     out = []
-    for f in sorted(root.rglob("*")):
-        if not f.is_file() or f.suffix.lower() not in AUDIO_EXTENSIONS:
-            continue
-        rel = f.relative_to(root).parts
-        speaker = f.stem if len(rel) == 1 else rel[0]
-        session = rel[1] if len(rel) >= 3 else ""
-        out.append(SourceFile(f, speaker, session, corpus=root.name))
+    for entry in sorted(root.iterdir()):
+        if audio(entry):
+            out.append(SourceFile(entry, entry.stem, "", corpus=root.name))
+        elif entry.is_dir():
+            for f in sorted(filter(audio, entry.rglob("*"))):
+                rel = f.relative_to(entry).parts
+                session = rel[0] if len(rel) >= 2 else ""
+                out.append(SourceFile(f, entry.name, session, corpus=root.name))
     return out
 
 
