@@ -15,14 +15,8 @@ from torch.utils.data import DataLoader
 from conftest import write_voice_folders
 from voxgate.core.errors import DatasetError
 from voxgate.training.build import BuildConfig, build_dataset
-from voxgate.training.h5data import (
-    H5ChunkDataset,
-    _read_rows,
-    format_summary,
-    pad_collate,
-    read_meta,
-    summary_dict,
-)
+from voxgate.training.h5data import H5ChunkDataset, _read_rows, pad_collate, read_meta
+from voxgate.training.h5summary import format_summary, summary_dict
 
 
 @pytest.fixture(scope="module")

@@ -127,7 +127,8 @@ def _build(args: argparse.Namespace) -> int:
     import json
 
     from .build import build_dataset
-    from .h5data import format_summary, read_meta
+    from .h5data import read_meta
+    from .h5summary import format_summary
     from .verification import parse_id_list
 
     config = _config_from_args(args)
@@ -166,7 +167,8 @@ def _build(args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     import json
 
-    from .h5data import format_summary, read_meta, summary_dict
+    from .h5data import read_meta
+    from .h5summary import format_summary, summary_dict
 
     meta = read_meta(args.path)
     if args.json:
