@@ -90,12 +90,17 @@ class Frontend:
 
     ``push(block)`` returns the windows the block completed as (start sample, float32
     (window,), speech ratio); ``display()`` returns Level/Spectrogram events for the audio
-    that arrived since the last display update (every ``display_hop_s``). ``clock`` holds the
+    that arrived since the last display update (every ``display_hop_s``; never when it is
+    None: the command line shows no spectrogram, so it computes none). ``clock`` holds the
     CPU seconds of the "vad", "windows" and "display" stages.
     """
 
     def __init__(
-        self, fc: FeatureConfig, hop_s: float, vad_aggressiveness: int, display_hop_s: float
+        self,
+        fc: FeatureConfig,
+        hop_s: float,
+        vad_aggressiveness: int,
+        display_hop_s: float | None,
     ):
         from .chunking import Windower
         from .vad import StreamingVAD
@@ -110,7 +115,11 @@ class Frontend:
         self.display_reader = self.ring.reader(0)  # the display's own cursor into the ring
         self.vad_reader = self.ring.reader(0)  # samples not yet given to the VAD
         # Display updates in whole STFT hops, so spectrogram columns tile the stream exactly.
-        self.display_hop = max(1, round(display_hop_s * self.sr / fc.hop_length)) * fc.hop_length
+        self.display_hop = (
+            None
+            if display_hop_s is None
+            else max(1, round(display_hop_s * self.sr / fc.hop_length)) * fc.hop_length
+        )
         self.columns = SpectrogramColumns(fc)
         self.vad = StreamingVAD(self.sr, vad_aggressiveness)
         self.windower = Windower(self.window, self.hop)
@@ -158,6 +167,8 @@ class Frontend:
         return out
 
     def display(self) -> list[Event]:
+        if self.display_hop is None:
+            return []
         reader = self.display_reader
         if reader.lost:
             reader.seek(self.ring.oldest)

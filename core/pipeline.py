@@ -38,6 +38,8 @@ class Pipeline:
     """Streams a source through VAD, windowing, the speaker model and the decision logic.
 
     encoder: a SpeakerEncoder (core.inference); store: where the profiles live.
+    ``display_hop_s``: the level meter and spectrogram update interval; None computes no
+    display (the command line, calibration: nobody looks at it).
     ``latencies_s``: per scored window, seconds from the block holding its last sample
     being read from the source to its ScoreEvent (for the benchmark).
     """
@@ -48,7 +50,7 @@ class Pipeline:
         store: ProfileStore | None,
         config: PipelineConfig | None = None,
         *,
-        display_hop_s: float = 0.1,
+        display_hop_s: float | None = 0.1,
         status_interval_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
@@ -56,7 +58,7 @@ class Pipeline:
         self.encoder = encoder
         self.store = store
         self._config = config or PipelineConfig()
-        self.display_hop_s = float(display_hop_s)
+        self.display_hop_s = None if display_hop_s is None else float(display_hop_s)
         self.status_interval_s = float(status_interval_s)
         self._clock = clock
         self._wall_clock = wall_clock  # persisted lockout times

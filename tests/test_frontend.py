@@ -96,3 +96,16 @@ def test_one_huge_block_loses_nothing() -> None:
     ]
     spec = [e for e in fe.display() if isinstance(e, SpectrogramEvent)]
     assert spec and spec[-1].t_s == fe.columns.last_ready(x.size) * fc.hop_length / SR
+
+
+def test_without_a_display_the_windows_are_the_same_and_nothing_is_drawn() -> None:
+    """``display_hop_s=None`` (the command line, calibration): no level or spectrogram
+    work at all, and the very same windows and speech ratios as with the display."""
+    fc = PRESETS[0]
+    x = _stream()
+    with_display = _run(Frontend(fc, 0.5, 2, 0.1), x, np.random.default_rng(5), 700)
+    bare = Frontend(fc, 0.5, 2, None)
+    windows, events, _ = _run(bare, x, np.random.default_rng(5), 700)
+    assert events == [] and "display" not in bare.clock.calls
+    assert [(s, r) for s, _, r in windows] == [(s, r) for s, _, r in with_display[0]]
+    assert any(isinstance(e, SpectrogramEvent) for e in with_display[1])

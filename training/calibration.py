@@ -111,7 +111,7 @@ def replay_trials(encoder: Encoder, clipset: ClipSet, config: Any = None) -> lis
                 enroll_from_waves(encoder, waves, spk, store=store, hop_s=cfg.hop_s)
             except TooShortError as exc:
                 clipset.skipped.append([spk, exc.reason])
-        pipe = Pipeline(encoder, store, cfg)
+        pipe = Pipeline(encoder, store, cfg, display_hop_s=None)
         trials = []
         for clip_id, spk, wave in clipset.clips:
             for name, verdict in pipe.replay(wave).items():

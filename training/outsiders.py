@@ -85,7 +85,9 @@ def _score_recordings(
         store = ProfileStore(Path(tmp) / "profiles")
         for k, vec in enumerate(prof):
             store.save(Profile(f"authorized-{k}", vec, model_fingerprint=encoder.fingerprint))
-        pipe = Pipeline(encoder, store, PipelineConfig(lockout=False, threshold=0.0))
+        pipe = Pipeline(
+            encoder, store, PipelineConfig(lockout=False, threshold=0.0), display_hop_s=None
+        )
         for speaker, recs in recordings.items():
             for rec in recs:
                 try:

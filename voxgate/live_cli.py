@@ -120,7 +120,7 @@ def _pipeline(args: argparse.Namespace, **config: Any) -> Any:
     cfg = PipelineConfig(
         hop_s=args.hop_s, mc_passes=args.mc_passes, threshold=args.threshold, **config
     )
-    return Pipeline(_encoder(args), _store(args), cfg)
+    return Pipeline(_encoder(args), _store(args), cfg, display_hop_s=None)  # no spectrogram here
 
 
 def _source(args: argparse.Namespace, path: str | None) -> Any:
