@@ -9,8 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from conftest import tiny_model_config
+from voxgate.core.aam import AAMSoftmax
 from voxgate.core.errors import ConfigError
-from voxgate.core.model import AAMSoftmax, ModelConfig, SpeakerNet
+from voxgate.core.model import ModelConfig, SpeakerNet
 
 TINY = tiny_model_config(heads=(("authentication", 2), ("identification", 5)))
 
