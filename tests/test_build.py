@@ -283,3 +283,25 @@ def test_limits_and_exclusions(tmp_path, corpus):
         workers=1,
     )
     assert s2.n_sources == 2 + 2 + 2 + 1  # files of 2.3 s: two reach 4 s
+
+
+def test_channel_augmentations_add_telephone_and_room_copies(tmp_path, corpus):
+    """augment=telephone,reverb: one copy of each per train chunk, features that differ from
+    the original (the phone line removes the top band), and the tags stored by name."""
+    cfg = BuildConfig(augment=("telephone", "reverb"), aug_per_chunk="all", oversample=False)
+    d = read_all(build_dataset([corpus], tmp_path / "c.h5", ["ann"], cfg, workers=1).out)
+    tags = json.loads(d["attrs"]["aug_tags"])
+    tel, rev = tags.index("telephone"), tags.index("reverb")
+    train = d["split"] == 0
+    n_orig = int(np.sum(train & (d["aug"] == 0)))
+    assert np.sum(train & (d["aug"] == tel)) == n_orig == np.sum(train & (d["aug"] == rev))
+    assert not np.any(~train & (d["aug"] != 0))  # val/test stay clean
+    first = np.flatnonzero(train & (d["aug"] == 0))[0]
+    fid, ci = d["file_id"][first], d["chunk_index"][first]
+    same = (d["file_id"] == fid) & (d["chunk_index"] == ci)
+    orig = d["features"][same & (d["aug"] == 0)][0].astype(np.float32)
+    phone = d["features"][same & (d["aug"] == tel)][0].astype(np.float32)
+    top = slice(56, 64)  # mel bands above ~4.5 kHz: gone on the phone line
+    assert phone[:, top].mean() < orig[:, top].mean() - 20.0
+    room = d["features"][same & (d["aug"] == rev)][0].astype(np.float32)
+    assert not np.allclose(room, orig, atol=1.0)

@@ -34,6 +34,7 @@ __all__ = ["SEGMENT_S", "init_worker", "process_file"]
 _FEATURE_BATCH = 256  # chunks per log_mel call
 SEGMENT_S = 120.0  # a longer recording is processed in pieces of this many seconds of audio
 
+
 def init_worker() -> None:
     """Pool initializer: one torch thread per worker process."""
     import torch
@@ -83,7 +84,10 @@ def process_file(task: dict[str, Any]) -> dict[str, Any]:
             "reason": f"TooShortError: {speech_s:.2f} s of speech after silence removal "
             f"is less than {task['min_fraction'] * cs / sr:.2f} s",
         }
-    cat = {k: np.concatenate([p[k] for p in parts]) for k in ("features", "lengths", "aug", "chunk_index")}
+    cat = {
+        k: np.concatenate([p[k] for p in parts])
+        for k in ("features", "lengths", "aug", "chunk_index")
+    }
     # Originals first, then copies grouped by tag: a reader without augmentation reads one run.
     order = np.lexsort((cat["chunk_index"], cat["aug"]))
     return {
@@ -116,7 +120,10 @@ def _segments(path: str, sample_rate: int, max_file_s: float | None) -> Iterator
 
 
 def _segment_rows(
-    speech: np.ndarray, task: dict[str, Any], cfg: FeatureConfig, rng: np.random.Generator,
+    speech: np.ndarray,
+    task: dict[str, Any],
+    cfg: FeatureConfig,
+    rng: np.random.Generator,
     first_chunk: int,
 ) -> dict[str, Any] | None:
     """Chunks, augmented copies and features of one segment's speech (None: no whole chunk);
@@ -130,12 +137,7 @@ def _segment_rows(
         return None
     valid = np.minimum(cs, speech.size - starts)
 
-    def cut(x: np.ndarray, s: int, n: int) -> np.ndarray:
-        out = np.zeros(cs, dtype=np.float32)
-        out[:n] = x[s : s + n]
-        return out
-
-    waves = [cut(speech, int(s), int(v)) for s, v in zip(starts, valid)]
+    waves = [_cut(speech, int(s), int(v), cs) for s, v in zip(starts, valid)]
     tags = [0] * len(starts)
     cidx = list(range(len(starts)))
     nvalid = [int(v) for v in valid]
@@ -149,22 +151,9 @@ def _segment_rows(
             if tag in SPEC_AUGMENTATIONS:
                 spec_rows.append((i, t))
                 continue
-            v = nvalid[i]
-            if tag in SPEED_AUGMENTATIONS:
-                f = SPEED_AUGMENTATIONS[tag]
-                if tag not in speed_cache:
-                    speed_cache[tag] = speed_perturb(speech, f)
-                w = speed_window(speed_cache[tag], int(starts[i]), f, cs)
-                v = int(min(cs, max(1, speed_cache[tag].size - round(starts[i] / f))))
-            elif tag in CHANNEL_AUGMENTATIONS:
-                w = np.zeros(cs, dtype=np.float32)
-                w[:v] = channel_augment(tag, waves[i][:v], rng, sr)
-            elif tag == "vtlp":
-                w = np.zeros(cs, dtype=np.float32)
-                w[:v] = vtlp(waves[i][:v], float(rng.uniform(0.9, 1.1)), sr)
-            else:
-                w = np.zeros(cs, dtype=np.float32)
-                w[:v] = add_noise(waves[i][:v], tag, rng)[0]
+            w, v = _wave_copy(
+                tag, waves[i], nvalid[i], speech, int(starts[i]), speed_cache, sr, rng
+            )
             waves.append(w)
             tags.append(t)
             cidx.append(i)
@@ -177,15 +166,10 @@ def _segment_rows(
     )
     frames = feats.shape[1]
     lengths = [min(frames, 1 + v // cfg.hop_length) for v in nvalid]
-    spec_feats = []
-    for i, t in spec_rows:
-        if AUG_TAGS[t] == "specaug_time":
-            spec_feats.append(random_time_mask(feats[i], rng, valid_frames=lengths[i])[0])
-        else:
-            spec_feats.append(random_freq_mask(feats[i], rng)[0])
-        tags.append(t)
-        cidx.append(i)
-        lengths.append(lengths[i])
+    spec_feats = [_spec_copy(AUG_TAGS[t], feats[i], lengths[i], rng) for i, t in spec_rows]
+    tags += [t for _, t in spec_rows]
+    cidx += [i for i, _ in spec_rows]
+    lengths += [lengths[i] for i, _ in spec_rows]
     if spec_feats:
         feats = np.concatenate([feats, np.stack(spec_feats)])
     return {
@@ -195,6 +179,50 @@ def _segment_rows(
         "chunk_index": np.asarray(cidx, dtype=np.int32) + first_chunk,
         "chunks": len(starts),
     }
+
+
+def _cut(x: np.ndarray, start: int, n: int, size: int) -> np.ndarray:
+    """``n`` samples of ``x`` from ``start``, zero-padded to ``size`` (float32)."""
+    out = np.zeros(size, dtype=np.float32)
+    out[:n] = x[start : start + n]
+    return out
+
+
+def _spec_copy(tag: str, feats: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
+    """One SpecAugment copy (T, M) of a chunk's features with ``length`` valid frames."""
+    if tag == "specaug_time":
+        return random_time_mask(feats, rng, valid_frames=length)[0]
+    return random_freq_mask(feats, rng)[0]
+
+
+def _wave_copy(
+    tag: str,
+    chunk: np.ndarray,
+    v: int,
+    speech: np.ndarray,
+    start: int,
+    speed_cache: dict[str, np.ndarray],
+    sr: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, int]:
+    """One augmented copy of a chunk by a waveform tag: (float32 (len(chunk),), valid
+    samples). ``chunk`` has ``v`` valid samples and starts at ``start`` in ``speech``; speed
+    copies are cut from the whole segment perturbed once (``speed_cache``)."""
+    cs = chunk.size
+    if tag in SPEED_AUGMENTATIONS:
+        f = SPEED_AUGMENTATIONS[tag]
+        if tag not in speed_cache:
+            speed_cache[tag] = speed_perturb(speech, f)
+        w = speed_window(speed_cache[tag], start, f, cs)
+        return w, int(min(cs, max(1, speed_cache[tag].size - round(start / f))))
+    w = np.zeros(cs, dtype=np.float32)
+    if tag in CHANNEL_AUGMENTATIONS:
+        w[:v] = channel_augment(tag, chunk[:v], rng, sr)
+    elif tag == "vtlp":
+        w[:v] = vtlp(chunk[:v], float(rng.uniform(0.9, 1.1)), sr)
+    else:
+        w[:v] = add_noise(chunk[:v], tag, rng)[0]
+    return w, v
 
 
 def _plan_augmentations(
