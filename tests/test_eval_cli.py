@@ -206,17 +206,9 @@ def test_ood_suite_scores_every_set_on_the_same_trials(files, tmp_path: Path, ca
     assert emodb["n_genuine"] == 2 * 2 * 3 and emodb["n_impostor"] == emodb["n_genuine"]
 
 
-def test_calibration_threshold_holds_on_every_set(monkeypatch) -> None:
-    """Two sets, one easy, one hard: the stored threshold is the hard set's."""
+def _fake_calibration(monkeypatch, prepare, trials) -> None:
+    """calibrate() with these clips and trials, a stub encoder and an empty checkpoint."""
     from voxgate.training import calibration as C
-
-    def fake_trials(encoder, cs, cfg):
-        base = 0.9 if cs.source == "hard" else 0.1
-        imp = [C.Trial(f"c{i}", "x", "y", "rejected", base - i / 1000) for i in range(200)]
-        return imp + [C.Trial("g", "y", "y", "accepted", 0.95)]
-
-    monkeypatch.setattr(C, "prepare_clips", lambda src, **kw: C.ClipSet({}, [], [], str(src)))
-    monkeypatch.setattr(C, "replay_trials", fake_trials)
 
     class Enc:
         class feature_config:
@@ -226,6 +218,20 @@ def test_calibration_threshold_holds_on_every_set(monkeypatch) -> None:
         "voxgate.core.inference.SpeakerEncoder.from_checkpoint", lambda *a, **k: Enc
     )
     monkeypatch.setattr("voxgate.core.checkpoint.read_checkpoint", lambda p: {"calibration": {}})
+    monkeypatch.setattr(C, "prepare_clips", prepare)
+    monkeypatch.setattr(C, "replay_trials", trials)
+
+
+def test_calibration_threshold_holds_on_every_set(monkeypatch) -> None:
+    """Two sets, one easy, one hard: the stored threshold is the hard set's."""
+    from voxgate.training import calibration as C
+
+    def fake_trials(encoder, cs, cfg):
+        base = 0.9 if cs.source == "hard" else 0.1
+        imp = [C.Trial(f"c{i}", "x", "y", "rejected", base - i / 1000) for i in range(200)]
+        return imp + [C.Trial("g", "y", "y", "accepted", 0.95)]
+
+    _fake_calibration(monkeypatch, lambda src, **kw: C.ClipSet({}, [], [], str(src)), fake_trials)
     cal = C.calibrate("m.pt", [("easy", None), ("hard", None)], 0.01, write=False)
     hard = [p for p in cal["per_set"] if p["data"] == "hard"][0]
     assert cal["threshold"] == hard["set_threshold"] and hard["far"] <= 0.01
@@ -246,17 +252,7 @@ def test_calibration_keeps_only_the_held_out_speakers(monkeypatch) -> None:
     def fake_trials(encoder, cs, cfg):
         return [C.Trial(f"c{i}", "x", "y", "rejected", i / 1000) for i in range(200)]
 
-    monkeypatch.setattr(C, "prepare_clips", fake_prepare)
-    monkeypatch.setattr(C, "replay_trials", fake_trials)
-
-    class Enc:
-        class feature_config:
-            chunk_s = 1.0
-
-    monkeypatch.setattr(
-        "voxgate.core.inference.SpeakerEncoder.from_checkpoint", lambda *a, **k: Enc
-    )
-    monkeypatch.setattr("voxgate.core.checkpoint.read_checkpoint", lambda p: {"calibration": {}})
+    _fake_calibration(monkeypatch, fake_prepare, fake_trials)
     cal = C.calibrate("m.pt", [("a", None), ("b", None)], 0.01, write=False, speakers=["s2", "s1"])
     assert seen == [("a", ["s2", "s1"]), ("b", ["s2", "s1"])]
     assert cal["speakers"] == ["s1", "s2"]
