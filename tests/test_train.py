@@ -308,3 +308,29 @@ def test_a_run_validates_the_dataset_once_and_calibration_once(tiny_h5, tmp_path
     monkeypatch.setattr(h5data, "read_meta", lambda *a, **k: calls.append(a) or real(*a, **k))
     T.run_training(tiny_h5, tmp_path / "run", tiny_config(epochs=1, calibrate=True, max_steps_per_epoch=2))
     assert len(calls) == 2  # the run's set-up, then calibration (was 6: each Dataset re-read it)
+
+
+@pytest.mark.slow
+def test_compiled_cnn_computes_what_eager_does_and_saves_the_same_weights():
+    """TrainConfig.compile: torch.compile of the CNN only changes how it runs."""
+    from voxgate.core.model import ModelConfig, SpeakerNet
+    from voxgate.training.train_setup import ready_for_training
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(**{**TINY_TRAIN_MODEL, "n_mels": 16, "heads": (("identification", 3),)})
+    eager = SpeakerNet(cfg)
+    compiled = SpeakerNet(cfg)
+    compiled.load_state_dict(eager.state_dict())
+    ready_for_training(eager, torch.device("cpu"), compile_cnn=False)
+    ready_for_training(compiled, torch.device("cpu"), compile_cnn=True)
+    assert compiled.cnn is not eager.cnn and "cnn" in vars(compiled)
+    assert list(compiled.state_dict()) == list(eager.state_dict())
+    x = torch.randn(4, 12, 16) * 10 - 40
+    eager.train()
+    compiled.train()
+    a, b = eager.cnn(x), compiled.cnn(x)
+    torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4)
+    a.square().mean().backward()
+    b.square().mean().backward()
+    g_a = eager.blocks[0].conv.weight.grad
+    torch.testing.assert_close(compiled.blocks[0].conv.weight.grad, g_a, rtol=1e-3, atol=1e-5)

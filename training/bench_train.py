@@ -25,6 +25,7 @@ def measure_train_throughput(
     n_speakers: int = 40,
     model_overrides: dict[str, Any] | None = None,
     seed: int = 0,
+    compile_cnn: bool = False,
 ) -> dict[str, Any]:
     """Time ``steps`` optimizer steps (after ``warmup``) on random (batch, T, M) log-mel input.
 
@@ -38,7 +39,9 @@ def measure_train_throughput(
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    run = _training_setup(batch, amp, device, features, mode, n_speakers, model_overrides)
+    run = _training_setup(
+        batch, amp, device, features, mode, n_speakers, model_overrides, compile_cnn
+    )
     for _ in range(warmup):
         run.step()
     run.sync()
@@ -60,6 +63,7 @@ def measure_train_throughput(
         "features": features,
         "mode": mode,
         "amp": amp,
+        "compile": compile_cnn,
         "amp_dtype": str(amp_dtype(dev)).replace("torch.", "") if amp else "float32",
         "device": str(dev),
         "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
@@ -78,6 +82,7 @@ def _training_setup(
     mode: str,
     n_speakers: int,
     model_overrides: dict[str, Any] | None,
+    compile_cnn: bool,
 ) -> SimpleNamespace:
     """Model, optimizer and one random batch as ``voxgate train`` builds them; ``step()``
     runs one train_step on that batch, ``sync()`` waits for the device."""
@@ -96,15 +101,14 @@ def _training_setup(
         resolve_device,
         train_step,
     )  # fmt: skip
+    from .train_setup import ready_for_training
 
     fc = FeatureConfig.preset(features)
     t, m = fc.frames_per_chunk, fc.n_mels
     cfg = TrainConfig(mode=mode, batch_size=batch, amp=amp, model=dict(model_overrides or {}))
     dev = resolve_device(device)
     heads = heads_for_mode(mode, [f"s{i}" for i in range(n_speakers)], cfg)
-    model = SpeakerNet(build_model_config(cfg, m, heads)).to(
-        dev, memory_format=torch.channels_last
-    )  # as train.py
+    model = ready_for_training(SpeakerNet(build_model_config(cfg, m, heads)), dev, compile_cnn)
     module = LossModule(model, heads)
     opt = torch.optim.AdamW(module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scaler, ctx = make_scaler(dev, amp), autocast_ctx(dev, amp)
@@ -131,6 +135,7 @@ def add_train_throughput(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the CNN (as train's)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--features", choices=("report", "speaker"), default="report")
     p.add_argument("--mode", choices=("authentication", "identification", "both"),
@@ -144,7 +149,7 @@ def cmd_train_throughput(args: argparse.Namespace) -> int:
     result = measure_train_throughput(
         batch=args.batch, steps=args.steps, warmup=args.warmup, amp=args.amp,
         threads=args.threads, device=args.device, features=args.features, mode=args.mode,
-        model_overrides=json.loads(args.model),
+        model_overrides=json.loads(args.model), compile_cnn=args.compile,
     )  # fmt: skip
     print(json.dumps(result), flush=True)
     return 0

@@ -59,6 +59,7 @@ class TrainConfig:
     calibrate: bool = True  # calibrate the best checkpoint on val after training
     device: str = "auto"  # auto | cpu | cuda
     torch_threads: int = 0  # torch.set_num_threads per process; 0 = torch's default
+    compile: bool = False  # torch.compile the CNN (needs a C++ compiler; ~1-2 min once per shape)
     log_every_steps: int = 20  # TensorBoard batch-level scalars every N optimizer steps
     auth_loss_weight: float = 1.0  # mode both: weight of the authentication loss
     id_loss_weight: float = 1.0  # mode both: weight of the identification loss
