@@ -205,6 +205,24 @@ def test_ood_suite_scores_every_set_on_the_same_trials(files, tmp_path: Path, ca
     # enrolled on the neutral recording only: its 2 emotional recordings are the tests
     assert emodb["n_genuine"] == 2 * 2 * 3 and emodb["n_impostor"] == emodb["n_genuine"]
 
+    from voxgate.training import cohort
+
+    co = tmp_path / "cohort.npz"
+    assert cohort.main(["--model", str(ckpt), "--manifest", str(manifest), "--out", str(co),
+                        "--subsets", "msc/heldout", "fsdd/eval"]) == 0  # fmt: skip
+    assert main([*args, "--test-s", "1", "--cohort", str(co), "--out", str(tmp_path / "n")]) == 0
+    rows = json.loads((tmp_path / "n" / "ood.json").read_text())["rows"]
+    plain = [r for r in rows if r["backend"] == "voxgate"]
+    normed = [r for r in rows if r["backend"] == "voxgate+asnorm"]
+    assert len(normed) == len(plain) == 4
+    for a, b in zip(plain, normed):  # the same trials, other scores
+        assert (a["set"], a["n_genuine"], a["n_impostor"]) == (
+            b["set"],
+            b["n_genuine"],
+            b["n_impostor"],
+        )
+        assert a["mean_genuine"] != b["mean_genuine"]
+
 
 def _fake_calibration(monkeypatch, prepare, trials) -> None:
     """calibrate() with these clips and trials, a stub encoder and an empty checkpoint."""

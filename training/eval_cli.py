@@ -137,6 +137,13 @@ def _add_verification(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--test-s", type=_floats, default=[1.0, 3.0], help="test lengths, e.g. 1,3")
     p.add_argument("--subsets", nargs="+", default=None, help="manifest subsets to use")
     p.add_argument("--speakers-file", type=Path, default=None, help="speaker ids, one per line")
+    p.add_argument(
+        "--cohort",
+        type=Path,
+        default=None,
+        help="--suite ood: also score voxgate with AS-norm against this cohort "
+        "(python -m voxgate.training.cohort)",
+    )
     p.add_argument("--device", default=None)
     p.add_argument("--out", type=Path, default=None, help="folder for metrics.json")
     p.set_defaults(func=_verification)
@@ -219,6 +226,7 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 def _verification(args: argparse.Namespace) -> int:
     from voxgate.training.backends import make_backend
+    from voxgate.training.cohort import load_cohort
     from voxgate.training.evaluate import write_json
     from voxgate.training.verification import (
         evaluate_suite,
@@ -228,7 +236,10 @@ def _verification(args: argparse.Namespace) -> int:
 
     backends = [make_backend(b, args.model, args.device) for b in args.backend]
     if args.suite == "ood":
-        rows = evaluate_suite(args.source, backends, enroll_s=args.enroll_s, test_s=args.test_s)
+        cohort = None if args.cohort is None else load_cohort(args.cohort)
+        rows = evaluate_suite(
+            args.source, backends, enroll_s=args.enroll_s, test_s=args.test_s, cohort=cohort
+        )
         print("| set | backend | test | EER | minDCF | FRR @ FAR 1 % | trials (gen / imp) |")
         print("|---|---|---|---|---|---|---|")
         for r in rows:

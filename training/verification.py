@@ -9,6 +9,7 @@ verification_plan.py; this module scores the trials and re-exports both.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -91,6 +92,7 @@ def parse_id_list(spec: str) -> list[str]:
         return read_speakers_file(spec[1:])
     return [s.strip() for s in spec.split(",") if s.strip()]
 
+
 # --------------------------------------------------------------------------------------
 # scoring
 # --------------------------------------------------------------------------------------
@@ -105,6 +107,15 @@ class Trials:
     segments: list[Segment]
     scores: np.ndarray  # (S, K) cosine
     genuine_mask: np.ndarray  # (S, K) bool
+    test_emb: np.ndarray | None = None  # (S, D) unit
+    profiles: np.ndarray | None = None  # (K, D) unit
+
+    def normalized(self, cohort: np.ndarray, top_n: int) -> Trials:
+        """The same trials with AS-norm scores against ``cohort`` (training/cohort.py)."""
+        from voxgate.training.cohort import as_norm
+
+        s = as_norm(self.scores, self.test_emb, self.profiles, cohort, top_n)
+        return dataclasses.replace(self, scores=s)
 
     @property
     def genuine(self) -> np.ndarray:
@@ -126,7 +137,8 @@ def score_plan(
         segs = test_segments(plan, t)
         emb = backend.embed_segments([s.wave for s in segs])
         scores = emb @ profiles.T if len(segs) else np.zeros((0, len(speakers)), np.float32)
-        out[float(t)] = Trials(float(t), speakers, segs, scores, trial_labels(segs, speakers))
+        labels = trial_labels(segs, speakers)
+        out[float(t)] = Trials(float(t), speakers, segs, scores, labels, emb, profiles)
     return out
 
 
@@ -231,9 +243,12 @@ def evaluate_suite(
     *,
     enroll_s: float = 10.0,
     test_s: Sequence[float] = (1.0, 3.0),
+    cohort: np.ndarray | None = None,
+    top_n: int = 100,
 ) -> list[dict[str, Any]]:
     """Every backend on the very same trials of every :data:`OOD_SUITE` set: one row per
-    (set, backend, test length) with EER, minDCF(0.01) and FRR at FAR 1 %."""
+    (set, backend, test length) with EER, minDCF(0.01) and FRR at FAR 1 %. With a voxgate
+    ``cohort`` the voxgate trials are also scored with AS-norm (backend "voxgate+asnorm")."""
     rows = []
     for label, subsets, sessions in OOD_SUITE:
         recs = collect_recordings(manifest, subsets=subsets)
@@ -241,4 +256,7 @@ def evaluate_suite(
         for be in backends:
             for trials in score_plan(plan, be, test_s).values():
                 rows.append({"set": label, "backend": be.name, **trials_metrics(trials)})
+                if cohort is not None and be.name == "voxgate":
+                    normed = trials_metrics(trials.normalized(cohort, top_n))
+                    rows.append({"set": label, "backend": "voxgate+asnorm", **normed})
     return rows
