@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
@@ -76,8 +78,10 @@ class DecisionBanner(QFrame):
         name = event.who or ("unknown voice" if state is DecisionState.REJECTED else "")
         title = f"{state.name} — {name}" if name else state.name
         spread = f" ± {event.spread:.2f}" if event.spread > 0 else ""
+        # No enrolled (authorized) profile to compare with: there is no score, only a verdict.
+        score = f"score {event.score:.2f}{spread}" if math.isfinite(event.score) else "no profile"
         detail = (
-            f"score {event.score:.2f}{spread}  ·  threshold {event.threshold:.2f}  ·  "
+            f"{score}  ·  threshold {event.threshold:.2f}  ·  "
             f"{event.n_windows} windows  ·  {event.mode}"
         )
         if state is DecisionState.UNCERTAIN:

@@ -515,3 +515,23 @@ def test_a_locked_device_is_shown_as_locked_with_the_wait(qtbot, window, encoder
     run_to_end(qtbot, window, lambda: window.start_file_authentication(short_wav))
     assert window.live_view.banner.title.text().startswith("Locked")
     assert re.search(r"wait \d+ s", window.last_error)
+
+
+def test_decision_banner_says_no_profile_instead_of_a_nan_score(qtbot):
+    """Authenticating with nobody enrolled is a rejection without a score: the banner says
+    so rather than printing "score nan"; a real score is still shown with its spread."""
+    from voxgate.app.decision_banner import DecisionBanner
+    from voxgate.core.events import DecisionEvent
+
+    banner = DecisionBanner()
+    qtbot.addWidget(banner)
+    ev = DecisionEvent(
+        3.0, DecisionState.REJECTED, None, float("nan"), 0.0, 0.6, 5, "authentication"
+    )
+    banner.set_decision(ev)
+    assert "nan" not in banner.detail.text() and "no profile" in banner.detail.text()
+    assert banner.state == DecisionState.REJECTED.value
+    banner.set_decision(
+        DecisionEvent(3.0, DecisionState.ACCEPTED, "ann", 0.71, 0.02, 0.6, 5, "authentication")
+    )
+    assert "score 0.71 ± 0.02" in banner.detail.text() and "ann" in banner.title.text()
