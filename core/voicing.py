@@ -10,6 +10,7 @@ enrollment apply, and :func:`rejection_reason` names what is wrong.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -117,7 +118,7 @@ def voicing_stats(wave: np.ndarray, sample_rate: int) -> VoicingStats:
     voiced = aper < APERIODICITY_MAX
     peak, spread = 0.0, 0.0
     if voiced.any():
-        power = np.abs(np.fft.rfft(fr[voiced] * np.hanning(n), axis=1)) ** 2
+        power = np.abs(np.fft.rfft(fr[voiced] * _hann(n), axis=1)) ** 2
         total = power.sum(axis=1) + 1e-20
         top = np.argmax(power, axis=1)
         lo, hi = np.maximum(top - 2, 0), np.minimum(top + 3, power.shape[1])
@@ -134,14 +135,32 @@ def voicing_stats(wave: np.ndarray, sample_rate: int) -> VoicingStats:
     )
 
 
+@lru_cache(maxsize=8)
+def _hann(n: int) -> np.ndarray:
+    """np.hanning(n), computed once per length (every window asks for the same ones)."""
+    w = np.hanning(n)
+    w.flags.writeable = False
+    return w
+
+
+@lru_cache(maxsize=8)
+def _bands(n: int, sample_rate: int) -> tuple[slice, slice]:
+    """rfft bins of an n-sample signal in [4.3, 7.5) kHz (high) and [0.1, 4) kHz (low)."""
+    f = np.fft.rfftfreq(n, 1.0 / sample_rate)
+
+    def span(lo: float, hi: float) -> slice:
+        idx = np.flatnonzero((f >= lo) & (f < hi))
+        return slice(int(idx[0]), int(idx[-1]) + 1) if idx.size else slice(0, 0)
+
+    return span(4300.0, 7500.0), span(100.0, 4000.0)
+
+
 def _high_band_db(x: np.ndarray, sample_rate: int) -> float:
     if sample_rate < 16000:
         return 0.0
-    power = np.abs(np.fft.rfft(x * np.hanning(x.size))) ** 2
-    f = np.fft.rfftfreq(x.size, 1.0 / sample_rate)
-    high = power[(f >= 4300) & (f < 7500)].sum()
-    low = power[(f >= 100) & (f < 4000)].sum()
-    return float(10 * np.log10((high + 1e-20) / (low + 1e-20)))
+    power = np.abs(np.fft.rfft(x * _hann(x.size))) ** 2
+    high, low = _bands(x.size, sample_rate)
+    return float(10 * np.log10((power[high].sum() + 1e-20) / (power[low].sum() + 1e-20)))
 
 
 def rejection_reason(stats: VoicingStats) -> str | None:
