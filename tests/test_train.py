@@ -66,8 +66,17 @@ def test_two_epoch_smoke_run_learns_logs_and_checkpoints(tiny_h5, tmp_path):
     assert len(scalars["epoch/val_macro_f1"]) == 2
     assert scalars["epoch/val_macro_f1"][-1] == pytest.approx(result.history[-1]["selection"])
     assert all(0.0 <= s < 0.5 for s in scalars["epoch/val_mc_spread"])
-    # 144 train rows / 16 = 9 steps per epoch, logged every 2 steps
-    assert len(scalars["batch/loss"]) == 18 // 2
+    # 144 train rows in batches of 16, full-length and short chunks apart (each bucket's
+    # ragged tail dropped), logged every 2 steps
+    import h5py
+
+    with h5py.File(tiny_h5, "r") as f:
+        train_lengths = f["lengths"][:][f["split"][:] == 0]
+    n_full = int((train_lengths >= train_lengths.max()).sum())
+    steps = n_full // 16 + (len(train_lengths) - n_full) // 16
+    assert len(train_lengths) == 144 and 7 <= steps <= 9
+    assert len(scalars["batch/loss"]) == 2 * steps // 2
+    assert [h["train_samples"] for h in result.history] == [16 * steps] * 2
 
     best, meta = load_checkpoint(result.best_path)
     last, last_meta = load_checkpoint(result.last_path)
@@ -92,7 +101,7 @@ def test_two_epoch_smoke_run_learns_logs_and_checkpoints(tiny_h5, tmp_path):
     history = json.loads((out / "history.json").read_text())
     assert [h["epoch"] for h in history] == [1, 2]
     state = torch.load(out / "train_state.pt", weights_only=True)
-    assert state["tracker"]["epoch"] == 2 and state["tracker"]["step"] == 18
+    assert state["tracker"]["epoch"] == 2 and state["tracker"]["step"] == 2 * steps
 
 
 def test_both_mode_has_two_heads_and_suffixed_tags(tiny_h5, tmp_path):
@@ -334,3 +343,34 @@ def test_compiled_cnn_computes_what_eager_does_and_saves_the_same_weights():
     b.square().mean().backward()
     g_a = eager.blocks[0].conv.weight.grad
     torch.testing.assert_close(compiled.blocks[0].conv.weight.grad, g_a, rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize("drop_last", [True, False])
+def test_length_buckets_keep_short_rows_apart_and_cover_the_epoch(drop_last):
+    from voxgate.training.train_setup import LengthBucketBatches, WeightedEpochSampler
+
+    rng = np.random.default_rng(0)
+    full = rng.random(500) > 0.1  # ~10 % short rows, as in the report's data
+    sampler = WeightedEpochSampler(np.ones(500), seed=3)
+    sampler.set_epoch(2)
+    batches = list(LengthBucketBatches(sampler, full, 16, drop_last))
+    assert len(batches) == len(LengthBucketBatches(sampler, full, 16, drop_last))
+    whole = batches if drop_last else batches[:-1]
+    assert all(len(b) == 16 and len({bool(full[i]) for i in b}) == 1 for b in whole)
+    drawn = list(sampler)
+    used = [i for b in batches for i in b]
+    if drop_last:
+        assert len(drawn) - len(used) < 2 * 16 and set(used) <= set(drawn)
+    else:
+        assert sorted(used) == sorted(drawn)  # every draw exactly once
+    # within a bucket the sampler's order is kept
+    full_order = [i for i in drawn if full[i]]
+    assert [i for b in batches for i in b if full[i]] == full_order[: sum(full[i] for i in used)]
+
+
+def test_a_tiny_epoch_stays_one_mixed_batch():
+    from voxgate.training.train_setup import LengthBucketBatches
+
+    full = np.array([True, False, True, True])
+    batches = list(LengthBucketBatches(range(4), full, 8, drop_last=False))
+    assert batches == [[0, 2, 3, 1]]  # no batch of one row (BatchNorm), nothing lost

@@ -26,7 +26,7 @@ from .loop import HeadSpec
 
 __all__ = [
     "AUTH_LABELS", "Dist", "heads_for_mode", "build_model_config", "balance_weights",
-    "WeightedEpochSampler", "init_distributed", "read_data", "build_loaders",
+    "WeightedEpochSampler", "LengthBucketBatches", "init_distributed", "read_data", "build_loaders",
     "init_from_checkpoint", "init_from_base", "ready_for_training",
 ]  # fmt: skip
 
@@ -94,6 +94,43 @@ class WeightedEpochSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return self.num_samples
+
+
+class LengthBucketBatches(Sampler[list[int]]):
+    """Batches of ``batch_size`` rows in ``sampler``'s order, full-length rows and shorter ones
+    (a recording's last chunk) apart.
+
+    One short row sends the whole batch down the BiGRU's packed-sequence path, ~20 % slower
+    on CPU; with 9 % short chunks nearly every mixed batch of 128 holds one. Each row is
+    computed as before (its own length, its own mask); only which rows share a batch changes.
+    ``drop_last``: a bucket's last incomplete batch is dropped; otherwise the leftovers of
+    both buckets form one last (mixed) batch. ``full``: bool per dataset row.
+    """
+
+    def __init__(self, sampler: Sampler[int], full: np.ndarray, batch_size: int, drop_last: bool):
+        self.sampler, self.full = sampler, np.asarray(full, dtype=bool)
+        self.batch_size, self.drop_last = int(batch_size), bool(drop_last)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        buckets: dict[bool, list[int]] = {True: [], False: []}
+        for i in self.sampler:
+            bucket = buckets[bool(self.full[i])]
+            bucket.append(int(i))
+            if len(bucket) == self.batch_size:
+                yield bucket.copy()
+                bucket.clear()
+        rest = buckets[True] + buckets[False]
+        if rest and not self.drop_last:
+            yield rest
+
+    def __len__(self) -> int:
+        # The sampler's order is fixed for its epoch, so the bucket sizes can be counted.
+        n_full = int(self.full[np.fromiter(iter(self.sampler), dtype=np.int64)].sum())
+        n_short = len(self.sampler) - n_full
+        b = self.batch_size
+        if self.drop_last:
+            return n_full // b + n_short // b
+        return n_full // b + n_short // b + int(n_full % b + n_short % b > 0)
 
 
 def _seed_worker(worker_id: int) -> None:
@@ -169,9 +206,9 @@ def build_loaders(
     )
     # A last batch of one row would break BatchNorm in train mode: drop the ragged tail.
     drop_last = len(sampler) > cfg.batch_size
-    train_loader = DataLoader(
-        train, batch_size=cfg.batch_size, sampler=sampler, drop_last=drop_last, **common
-    )
+    full = train.lengths >= train.meta.feature_config.frames_per_chunk
+    batches = LengthBucketBatches(sampler, full, cfg.batch_size, drop_last)
+    train_loader = DataLoader(train, batch_sampler=batches, **common)
     val_loader = None
     if dist.main:
         val = H5ChunkDataset(data_path, "val", cache=cfg.cache_ram, augmented=False, meta=meta)
