@@ -31,18 +31,22 @@ def _command(argv: Sequence[str]) -> str | None:
 
 
 def configure_threads(argv: Sequence[str] | None = None, *, live: bool | None = None) -> bool:
-    """Passive OpenMP waiting always; one intra-op torch thread when scoring live.
+    """When scoring live: passive OpenMP waiting and one intra-op torch thread.
 
     ``live``: None decides from ``argv`` (default ``sys.argv[1:]``): True when its
-    subcommand is one of :data:`LIVE_COMMANDS`. Environment variables the user set win;
-    torch is imported only when live. Returns whether the live settings were applied.
+    subcommand is one of :data:`LIVE_COMMANDS`. Batch commands (train, evaluate, calibrate,
+    dataset build) keep OpenMP's default short spin: they own the cores while they run, and
+    sleeping between the many small parallel regions of a training step costs ~30 % of its
+    throughput (161 against 226 samples/s, docs/benchmarks.md). Environment variables the
+    user (or a parent process: the GUI's retraining) set win; torch is imported only when
+    live. Returns whether the live settings were applied.
     """
-    for key, value in PASSIVE_OPENMP_ENV.items():
-        os.environ.setdefault(key, value)
     if live is None:
         live = _command(sys.argv[1:] if argv is None else argv) in LIVE_COMMANDS
     if not live:
         return False
+    for key, value in PASSIVE_OPENMP_ENV.items():
+        os.environ.setdefault(key, value)
     import torch
 
     torch.set_num_threads(1)

@@ -1,4 +1,4 @@
-"""core/runtime.py: passive OpenMP waiting, one thread for live commands, the stage clock."""
+"""core/runtime.py: passive OpenMP waiting and one thread for live commands, the stage clock."""
 
 from __future__ import annotations
 
@@ -32,18 +32,19 @@ def test_configure_threads_in_a_fresh_process(argv: list[str], threads: int) -> 
         "from voxgate.core.runtime import configure_threads\n"
         "default = torch.get_num_threads()\n"
         f"live = configure_threads({argv!r})\n"
-        "print(os.environ['OMP_WAIT_POLICY'], os.environ['KMP_BLOCKTIME'], live, "
-        "torch.get_num_threads() if live else 0)"
+        "print(os.environ.get('OMP_WAIT_POLICY', '-'), os.environ.get('KMP_BLOCKTIME', '-'), "
+        "live, torch.get_num_threads() if live else 0)"
     )
     policy, blocktime, live, n = _run(code, {}).split()
-    assert (policy, blocktime) == ("PASSIVE", "0")
+    # live: workers sleep when idle; batch jobs (train) keep OpenMP's default spin
+    assert (policy, blocktime) == (("PASSIVE", "0") if threads == 1 else ("-", "-"))
     assert live == str(threads == 1) and int(n) == threads
 
 
 def test_user_environment_wins() -> None:
     code = (
         "import os\nfrom voxgate.core.runtime import configure_threads\n"
-        "configure_threads(['train'])\nprint(os.environ['OMP_WAIT_POLICY'])"
+        "configure_threads(['verify'])\nprint(os.environ['OMP_WAIT_POLICY'])"
     )
     assert _run(code, {"OMP_WAIT_POLICY": "ACTIVE"}) == "ACTIVE"
 
