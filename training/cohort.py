@@ -91,9 +91,10 @@ def build_cohort(
     from voxgate.training.recordings import collect_recordings
 
     recs = collect_recordings(source, subsets=subsets)
+    skip = set(exclude)
     names, profiles = [], []
     for spk, files in recs.items():
-        if spk in set(exclude):
+        if spk in skip:
             continue
         waves = [w for w in _speaker_speech(files, seconds, SAMPLE_RATE) if w.size]
         if sum(w.size for w in waves) >= SAMPLE_RATE:  # at least a window of speech
