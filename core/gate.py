@@ -31,6 +31,7 @@ __all__ = [
     "cosine_threshold",
     "head_threshold",
     "default_threshold",
+    "decision_span",
     "head_labels",
     "head_mode_problem",
     "select_candidates",
@@ -83,6 +84,29 @@ def default_threshold(encoder: Encoder, mode: str) -> float:
     if mode in HEAD_MODES:
         return head_threshold(encoder, mode[len("head-") :])
     return cosine_threshold(encoder)
+
+
+def decision_span(
+    encoder: Encoder, requested_s: float, threshold: float | None = None
+) -> tuple[float, str | None]:
+    """Seconds of speech one decision spans, and a note when that is not ``requested_s``.
+
+    A checkpoint's threshold holds for the amount of speech it was calibrated on
+    (calibration["decision_s"]): a shorter span (a settings value, ``--decision-s``) would
+    decide on noisier scores at the same threshold and accept more impostors. So when the
+    checkpoint's threshold is used (``threshold`` None), the span is raised to the calibrated
+    one. An explicit threshold is the caller's own calibration and keeps ``requested_s``.
+    """
+    requested_s = float(requested_s)
+    cal = (getattr(encoder, "calibration", None) or {}).get("decision_s")
+    if threshold is not None or isinstance(cal, bool) or not isinstance(cal, (int, float)):
+        return requested_s, None
+    if not math.isfinite(cal) or cal <= 0 or requested_s >= float(cal):
+        return requested_s, None
+    return float(cal), (
+        f"decision window raised from {requested_s:g} s to {float(cal):g} s of speech: "
+        f"the model's threshold was calibrated on {float(cal):g} s"
+    )
 
 
 def _usable(store: ProfileStore | None, encoder: Encoder) -> tuple[list[Profile], list[str]]:
@@ -147,11 +171,13 @@ class Candidates:
     """What one scoring mode compares a window with.
 
     names/bank: profiles (bank float32 (K, D)) for the cosine modes; head: the trained head
-    for head modes; admissible: names that may be ACCEPTED; threshold; messages to show.
+    for head modes; admissible: names that may be ACCEPTED; threshold; decision_s: the
+    seconds of speech a decision spans (:func:`decision_span`); messages to show.
     """
 
     mode: str
     threshold: float
+    decision_s: float = 3.0
     names: list[str] = field(default_factory=list)
     bank: np.ndarray | None = None
     head: str | None = None
@@ -166,11 +192,27 @@ def select_candidates(
     *,
     user: str | None = None,
     threshold: float | None = None,
+    decision_s: float = 3.0,
 ) -> Candidates:
-    """The candidates of ``mode``. Raises ProfileError / ConfigError when the mode cannot
-    run (``user`` missing, not authorized or made with another model; head mode refused)."""
+    """The candidates of ``mode``, deciding on ``decision_s`` seconds of speech or more
+    (:func:`decision_span`). Raises ProfileError / ConfigError when the mode cannot run
+    (``user`` missing, not authorized or made with another model; head mode refused)."""
     if mode not in MODES:
         raise ConfigError(f"mode must be one of {MODES}, got {mode!r}")
+    cand = _candidates(encoder, store, mode, user, threshold)
+    cand.decision_s, note = decision_span(encoder, decision_s, threshold)
+    if note is not None:
+        cand.messages.append(note)
+    return cand
+
+
+def _candidates(
+    encoder: Encoder,
+    store: ProfileStore | None,
+    mode: str,
+    user: str | None,
+    threshold: float | None,
+) -> Candidates:
     if mode in HEAD_MODES:
         return _head_candidates(encoder, store, mode, threshold)
     thr = cosine_threshold(encoder, threshold)
@@ -193,7 +235,10 @@ def select_candidates(
             messages.append("no voice profile enrolled: every voice is unknown")
     bank = np.stack([p.embedding for p in chosen]) if chosen else None
     admissible = [p.name for p in chosen if p.authorized]
-    return Candidates(mode, thr, [p.name for p in chosen], bank, None, admissible, messages)
+    return Candidates(
+        mode, thr, names=[p.name for p in chosen], bank=bank, admissible=admissible,
+        messages=messages,
+    )  # fmt: skip
 
 
 def _head_candidates(

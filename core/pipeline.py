@@ -183,8 +183,9 @@ class Pipeline:
 
     def _setup(self, cfg: PipelineConfig) -> tuple[Scorer, Decider]:
         cand = select_candidates(
-            self.encoder, self.store, cfg.mode, user=cfg.user, threshold=cfg.threshold
-        )
+            self.encoder, self.store, cfg.mode, user=cfg.user, threshold=cfg.threshold,
+            decision_s=cfg.decision_s,
+        )  # fmt: skip
         return Scorer(self.encoder, cand, cfg.mc_passes), self._decider(cfg, cand, cfg.mode)
 
     def _decider(
@@ -193,7 +194,7 @@ class Pipeline:
         agg = make_aggregator(
             self.encoder,
             cand.threshold,
-            decision_s=cfg.decision_s,
+            decision_s=cand.decision_s,
             hop_s=cfg.hop_s,
             uncertain_std=cfg.uncertain_std,
             mode=mode,
@@ -260,8 +261,9 @@ class Pipeline:
         and the benchmarks use it; no attempt is counted."""
         cfg = self.config
         cand = select_candidates(
-            self.encoder, self.store, "identification", threshold=cfg.threshold
-        )
+            self.encoder, self.store, "identification", threshold=cfg.threshold,
+            decision_s=cfg.decision_s,
+        )  # fmt: skip
         win = windows(wave, self.encoder.feature_config, cfg.hop_s, cfg.vad_aggressiveness)
         mask = speech_mask(win, cfg.min_speech_ratio)
         scored = Scorer(self.encoder, cand, cfg.mc_passes).score(win.waves[mask])

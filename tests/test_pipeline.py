@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import stat
 
 import numpy as np
@@ -275,3 +276,27 @@ def test_noise_only_stream_has_no_accepted_decision_without_profiles(encoder, tm
     events = list(pipe.run(FileSource(white_noise(3.0, amp=0.2))))
     assert any("no voice profile" in e.message for e in of(events, StatusEvent))
     assert all(d.state != DecisionState.ACCEPTED for d in of(events, DecisionEvent))
+
+
+def test_a_shorter_decision_window_than_calibrated_is_raised_to_it(
+    encoder, store, monkeypatch
+) -> None:
+    """Settings (or a tampered settings file) asking for 1-s decisions do not apply the
+    checkpoint's threshold to less speech than it was calibrated on (3 s, K = 5)."""
+    monkeypatch.setattr(encoder, "calibration", {"decision_s": 3.0})
+    wave = voiced(seconds=4.0, seed=2)
+    cfg = PipelineConfig(decision_s=1.0, stop_on_decision=False, lockout=False)
+    events = list(Pipeline(encoder, store, cfg).run(FileSource(wave)))
+    decisions = of(events, DecisionEvent)
+    assert [d.state for d in decisions[:4]] == [DecisionState.LISTENING] * 4
+    assert decisions[4].state != DecisionState.LISTENING and decisions[4].n_windows == 5
+    notes = [e.message for e in of(events, StatusEvent) if "decision window raised" in e.message]
+    assert notes == ["decision window raised from 1 s to 3 s of speech: the model's threshold "
+                     "was calibrated on 3 s"]  # fmt: skip
+    # Replays (calibration, the benchmarks) follow the same rule.
+    verdict = Pipeline(encoder, store, cfg).replay(wave)["ann"]
+    assert verdict is not None and verdict.n_windows == 5
+    # An explicit threshold is the caller's own calibration: its span is kept.
+    own = dataclasses.replace(cfg, threshold=0.5)
+    first = of(Pipeline(encoder, store, own).run(FileSource(wave)), DecisionEvent)[0]
+    assert first.state != DecisionState.LISTENING and first.n_windows == 1
