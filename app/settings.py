@@ -6,13 +6,15 @@ from typing import Any
 
 from PySide6.QtCore import QSettings
 
+from voxgate.core.live_config import DEFAULT_HOP_S, DEFAULT_VAD_AGGRESSIVENESS
+
 ORGANIZATION = "voxgate"
 APPLICATION = "voxgate"
 
 # Every persisted setting, with its default; the default's type is the setting's type.
 DEFAULTS: dict[str, Any] = {
-    "vad_aggressiveness": 2,  # webrtcvad mode 0 (lenient) .. 3 (strict)
-    "hop_s": 0.5,  # seconds between scored 1-s windows
+    "vad_aggressiveness": DEFAULT_VAD_AGGRESSIVENESS,  # webrtcvad mode 0 (lenient) .. 3 (strict)
+    "hop_s": DEFAULT_HOP_S,  # seconds between scored 1-s windows
     "decision_s": 3.0,  # seconds of speech a decision aggregates
     "mc_passes": 10,  # MC-dropout passes when scoring is "mc"
     "scoring": "deterministic",  # "deterministic" | "mc"

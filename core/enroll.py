@@ -11,7 +11,7 @@ import numpy as np
 
 from .errors import ConfigError, ProfileError, TooShortError
 from .events import EnrollProgressEvent
-from .live_config import MIN_ENROLL_SPEECH_S
+from .live_config import ENROLL_HOP_S, MIN_ENROLL_SPEECH_S
 from .profiles import Profile, ProfileStore
 from .scoring import Encoder, SpeechCounter, make_profile, unit
 
@@ -320,11 +320,11 @@ def enroll_from_waves(
     (float32 (N,) each): the one enrollment path of the CLI, the GUI, calibration and the
     benchmarks. ``options`` of :func:`enroll_from_files`: authorized, keep_audio, hop_s,
     min_speech_ratio, vad_aggressiveness, target_s, on_progress."""
-    from .scoring import DEFAULT_HOP_S, DEFAULT_MIN_SPEECH_RATIO, DEFAULT_VAD_AGGRESSIVENESS
+    from .scoring import DEFAULT_MIN_SPEECH_RATIO, DEFAULT_VAD_AGGRESSIVENESS
 
     if not len(waves):
         raise ConfigError("enrollment needs at least one recording")
-    hop_s = DEFAULT_HOP_S if hop_s is None else hop_s
+    hop_s = ENROLL_HOP_S if hop_s is None else hop_s
     ratio_min = DEFAULT_MIN_SPEECH_RATIO if min_speech_ratio is None else min_speech_ratio
     vad = DEFAULT_VAD_AGGRESSIVENESS if vad_aggressiveness is None else vad_aggressiveness
     sr = encoder.feature_config.sample_rate

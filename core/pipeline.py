@@ -21,7 +21,7 @@ from .errors import LockedOutError, ProfileError, TooShortError, VoxgateError
 from .events import DecisionState, EnrolledEvent, StatusEvent
 from .frontend import Frontend
 from .gate import select_candidates
-from .live_config import MODES, Attempt, PipelineConfig
+from .live_config import ENROLL_HOP_S, MODES, Attempt, PipelineConfig
 from .lockout import Lockout, lockout_key
 from .profiles import Profile, ProfileStore
 from .scoring import Decider, Scorer, is_scored, make_aggregator, speech_mask, windows
@@ -123,13 +123,15 @@ class Pipeline:
         cfg: PipelineConfig,
         on_windows: Callable[[list[tuple[int, np.ndarray, float]], float], list[Event]],
         is_done: Callable[[], bool],
+        hop_s: float,
     ) -> Iterator[Event]:
-        """Shared loop: start the source, push blocks, emit display/status events and what
-        ``on_windows`` returns; ends (source stopped) when finished, stopped, done or failed.
-        Returns "finished" | "stopped" | "done" | "error" as the generator's value."""
+        """Shared loop: start the source, push blocks (windows every ``hop_s``), emit
+        display/status events and what ``on_windows`` returns; ends (source stopped) when
+        finished, stopped, done or failed. Returns "finished" | "stopped" | "done" | "error"
+        as the generator's value."""
         self._stop.clear()
         fe = Frontend(
-            self.encoder.feature_config, cfg.hop_s, cfg.vad_aggressiveness, self.display_hop_s
+            self.encoder.feature_config, hop_s, cfg.vad_aggressiveness, self.display_hop_s
         )
         warm_up = getattr(self.encoder, "warm_up", None)
         if warm_up is not None:  # trace the model now, not on the first live window
@@ -248,7 +250,7 @@ class Pipeline:
         def is_done() -> bool:
             return state["cfg"].stop_on_decision and state["decider"].final is not None
 
-        reason = yield from self._drive(source, cfg, on_windows, is_done)
+        reason = yield from self._drive(source, cfg, on_windows, is_done, cfg.hop_s)
         notes = list(self._finish_attempt(state, device))
         if reason != "error":  # the source's error stays the last event
             yield from notes
@@ -369,7 +371,8 @@ class Pipeline:
                     break
             return out
 
-        reason = yield from self._drive(source, cfg, on_windows, lambda: enroller.complete)
+        done = lambda: enroller.complete  # noqa: E731
+        reason = yield from self._drive(source, cfg, on_windows, done, ENROLL_HOP_S)
         if reason == "error":
             return
         if reason == "stopped" and not enroller.complete:

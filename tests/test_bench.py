@@ -15,6 +15,7 @@ import pytest
 
 from conftest import SR, VOWELS, save_test_checkpoint, silence, voiced, write_wav
 from voxgate.core.config import FeatureConfig
+from voxgate.core.live_config import DEFAULT_HOP_S
 from voxgate.core.model import ModelConfig, SpeakerNet
 from voxgate.training import bench
 
@@ -170,8 +171,9 @@ def test_pipeline_synthetic_loops_and_skips_mc(capsys, tiny_checkpoint):
     assert r["looped"] is True and r["audio_s"] == pytest.approx(14.0)
     assert set(r) >= {"fast", "enroll"} and "realtime" not in r
     assert set(r["fast"]) == {"deterministic"}
-    # Every window is scored: the benchmark does not stop at the first final decision.
-    assert r["fast"]["deterministic"]["windows_scored"] == 27
+    # Every window is scored: the benchmark does not stop at the first final decision
+    # (1-s windows every DEFAULT_HOP_S over the 14 s).
+    assert r["fast"]["deterministic"]["windows_scored"] == 1 + round(13 / DEFAULT_HOP_S)
 
 
 def test_busy_cores_runs_and_ends_its_processes():

@@ -20,7 +20,9 @@ from voxgate.app.retrain_dialog import TrainProgress  # noqa: E402
 from voxgate.app.settings import DEFAULTS, Settings  # noqa: E402
 from voxgate.app.settings_dialog import SettingsDialog  # noqa: E402
 from voxgate.app.spectrogram_view import LEVELS_DB, SpectrogramView  # noqa: E402
+from voxgate.core.decision import windows_for_decision  # noqa: E402
 from voxgate.core.events import DecisionState, ScoreEvent, SpectrogramEvent  # noqa: E402
+from voxgate.core.live_config import DEFAULT_HOP_S  # noqa: E402
 from voxgate.core.profiles import Profile  # noqa: E402
 
 TIMEOUT_MS = 60000  # generous: the machine is shared; waits end as soon as the condition holds
@@ -187,7 +189,8 @@ def test_authenticate_file_threshold_decides(qtbot, window, encoder, store, spee
     # the session ends at its first final decision: about 3 s of speech, 32 ms per column
     assert window.live_view.spectrogram.columns_written >= 80
     x, y = confidence.mean_curve.getData()
-    assert x is not None and len(x) >= 4 and np.all(np.diff(x) > 0)
+    k = windows_for_decision(3.0, 1.0, DEFAULT_HOP_S)  # the windows of one decision
+    assert x is not None and len(x) >= k and np.all(np.diff(x) > 0)
     assert np.all((y >= -1.0) & (y <= 1.0))
     assert "overflows 0" in window.counters_label.text()
 

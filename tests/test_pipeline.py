@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import SHARED_DATA, silence, small_model_config, voiced, white_noise
+from voxgate.core.decision import windows_for_decision
 from voxgate.core.errors import ConfigError, DeviceLostError
 from voxgate.core.events import (
     DecisionEvent,
@@ -21,12 +22,14 @@ from voxgate.core.events import (
     StatusEvent,
 )
 from voxgate.core.inference import SpeakerEncoder
+from voxgate.core.live_config import DEFAULT_HOP_S
 from voxgate.core.pipeline import Pipeline, PipelineConfig
 from voxgate.core.profiles import Profile, ProfileStore
 from voxgate.core.sources import FileSource
 
 SR = 16000
 OTHER = dict(f0=300.0, formants=(400.0, 2600.0, 3300.0))  # a very different "voice"
+K_DEFAULT = windows_for_decision(3.0, 1.0, DEFAULT_HOP_S)  # 3: 1-s windows every 1 s
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +95,8 @@ def test_enroll_too_little_speech_is_an_error_event(encoder, tmp_path) -> None:
 
 def test_windows_scores_decisions_and_latency(encoder, store) -> None:
     wave = np.concatenate([silence(1.0), voiced(seconds=4.0, seed=2), silence(1.0)])
-    pipe = Pipeline(encoder, store, PipelineConfig(threshold=0.5, stop_on_decision=False))
+    cfg = PipelineConfig(threshold=0.5, stop_on_decision=False, hop_s=0.5)
+    pipe = Pipeline(encoder, store, cfg)
     events = list(pipe.run(FileSource(wave)))
     scores = of(events, ScoreEvent)
     # 11 windows (starts 0.0 .. 5.0 s); the VAD's onset/hangover put speech at ~1.06-5.3 s,
@@ -171,7 +175,9 @@ def test_head_modes_need_their_speakers_enrolled_and_authorized(encoder, tmp_pat
     pipe = Pipeline(encoder, store, PipelineConfig(mode="head-authentication"))
     events = list(pipe.run(FileSource(voiced(seconds=2.0))))
     assert len(events) == 1 and "no trained authentication head" in events[0].error
-    cfg = PipelineConfig(mode="head-identification", threshold=0.01, stop_on_decision=False)
+    cfg = PipelineConfig(
+        mode="head-identification", threshold=0.01, stop_on_decision=False, hop_s=0.5
+    )
     # The head names training speakers "0", "1", "2": none is enrolled, so it is refused.
     events = list(Pipeline(encoder, store, cfg).run(FileSource(voiced(seconds=2.5))))
     assert len(events) == 1 and "not available" in events[0].error
@@ -210,7 +216,7 @@ class FailingSource(FileSource):
 
 def test_device_failure_ends_cleanly_and_a_new_run_works(encoder, store) -> None:
     src = FailingSource(voiced(seconds=3.0, seed=2), fail_after=40)
-    pipe = Pipeline(encoder, store, PipelineConfig(threshold=0.0))
+    pipe = Pipeline(encoder, store, PipelineConfig(threshold=0.0, hop_s=0.5))
     events = list(pipe.run(src))
     last = events[-1]
     assert isinstance(last, StatusEvent) and last.error == "USB Mic disappeared"
@@ -268,7 +274,7 @@ def test_real_speech_enrolled_speaker_accepted_other_rejected(tmp_path) -> None:
         want = DecisionState.ACCEPTED if expected else DecisionState.REJECTED
         verdict = pipe.attempt.verdict
         assert verdict.state == want and verdict.who == expected, path.name
-        assert verdict.n_windows == 5  # decided on exactly K windows
+        assert verdict.n_windows == K_DEFAULT  # decided on exactly K windows
 
 
 def test_noise_only_stream_has_no_accepted_decision_without_profiles(encoder, tmp_path) -> None:
@@ -285,7 +291,7 @@ def test_a_shorter_decision_window_than_calibrated_is_raised_to_it(
     checkpoint's threshold to less speech than it was calibrated on (3 s, K = 5)."""
     monkeypatch.setattr(encoder, "calibration", {"decision_s": 3.0})
     wave = voiced(seconds=4.0, seed=2)
-    cfg = PipelineConfig(decision_s=1.0, stop_on_decision=False, lockout=False)
+    cfg = PipelineConfig(decision_s=1.0, stop_on_decision=False, lockout=False, hop_s=0.5)
     events = list(Pipeline(encoder, store, cfg).run(FileSource(wave)))
     decisions = of(events, DecisionEvent)
     assert [d.state for d in decisions[:4]] == [DecisionState.LISTENING] * 4

@@ -10,6 +10,7 @@ import pytest
 from conftest import SR, VOWELS, silence, tiny_model_config, voiced, write_wav
 from voxgate.core.config import FeatureConfig
 from voxgate.core.errors import DatasetError
+from voxgate.core.live_config import DEFAULT_HOP_S
 
 TINY = tiny_model_config(n_mels=64, gru_layers=1, embed_dim=16)
 VOICES = {"alice": (210.0, "i"), "bob": (105.0, "a"), "carol": (160.0, "e")}
@@ -132,13 +133,15 @@ def test_voxgate_backend_segment_is_the_profile_of_its_windows(encoder) -> None:
     from voxgate.core.scoring import make_profile
     from voxgate.training.verification import VoxgateBackend
 
-    be = VoxgateBackend(encoder)
+    be = VoxgateBackend(encoder, hop_s=0.5)
     wave = voiced(140.0, VOWELS["o"], 2.0, seed=5)
     windows = np.stack([wave[s : s + SR] for s in (0, SR // 2, SR)])  # 3 windows, hop 0.5 s
     expected = make_profile(encoder.embed(windows))
     got = be.embed_segments([wave])
     assert got.shape == (1, 16)
     np.testing.assert_allclose(got[0], expected, atol=1e-5)
+    # Enrollment windows come every ENROLL_HOP_S (0.5 s) whatever the scoring hop.
+    np.testing.assert_allclose(VoxgateBackend(encoder).enroll([wave]), expected, atol=1e-5)
     prof = be.enroll([wave, wave[: SR // 2]])  # a short piece is padded to one window
     assert prof.shape == (16,) and np.linalg.norm(prof) == pytest.approx(1.0, abs=1e-5)
 
@@ -172,7 +175,7 @@ def test_embed_files_per_file_and_per_window(tmp_path: Path, encoder) -> None:
     assert per_win["file_index"].tolist() == [0] * n[0] + [1] * n[1]
     starts_a = per_win["window_starts"][: n[0]]
     assert starts_a[0] >= 0.6 and np.all(np.diff(starts_a) > 0) and starts_a[-1] <= 3.0
-    assert n[0] == pytest.approx(5, abs=1)  # ~3 s of speech, 1-s windows, hop 0.5 s
+    assert n[0] == pytest.approx(1 + 2 / DEFAULT_HOP_S, abs=1)  # ~3 s of speech, 1-s windows
 
 
 @pytest.mark.slow

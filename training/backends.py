@@ -30,8 +30,9 @@ class Backend(Protocol):
 
 class VoxgateBackend:
     """voxgate embeddings through the client's path (``core.scoring``): the 1-s windows of a
-    segment (hop ``hop_s``) are embedded and combined with :func:`make_profile`, the same
-    function that builds enrollment profiles. Segments are already speech (silence removed),
+    segment (hop ``hop_s``, default the decision's) are embedded and combined with
+    :func:`make_profile`, the same function that builds enrollment profiles (whose windows
+    come every ``ENROLL_HOP_S``, as in the client's enrollment). Segments are already speech (silence removed),
     so every window is used; a piece shorter than a window is zero-padded to one."""
 
     name = "voxgate"
@@ -43,20 +44,22 @@ class VoxgateBackend:
         self.hop_s = DEFAULT_HOP_S if hop_s is None else float(hop_s)
         self.batch_size = batch_size
 
-    def _windows(self, wave: np.ndarray) -> np.ndarray:
+    def _windows(self, wave: np.ndarray, hop_s: float | None = None) -> np.ndarray:
         from voxgate.core.scoring import windows
 
         n = self.encoder.feature_config.chunk_samples
         wave = np.asarray(wave, dtype=np.float32)
         if 0 < wave.size < n:
             wave = np.pad(wave, (0, n - wave.size))
-        return windows(wave, self.encoder.feature_config, self.hop_s).waves
+        hop_s = self.hop_s if hop_s is None else hop_s
+        return windows(wave, self.encoder.feature_config, hop_s).waves
 
-    def window_embeddings(self, wave: np.ndarray) -> np.ndarray:
-        """Unit embeddings (W, D) of the windows of one wave."""
+    def window_embeddings(self, wave: np.ndarray, hop_s: float | None = None) -> np.ndarray:
+        """Unit embeddings (W, D) of the windows of one wave (every ``hop_s``, default the
+        backend's)."""
         from voxgate.core.scoring import embed_windows
 
-        return embed_windows(self.encoder, self._windows(wave), self.batch_size)
+        return embed_windows(self.encoder, self._windows(wave, hop_s), self.batch_size)
 
     def embed_segments(self, waves: Sequence[np.ndarray]) -> np.ndarray:
         from voxgate.core.scoring import embed_windows, make_profile
@@ -69,9 +72,12 @@ class VoxgateBackend:
         return np.stack([make_profile(emb[a:b]) for a, b in zip(bounds[:-1], bounds[1:])])
 
     def enroll(self, waves: Sequence[np.ndarray]) -> np.ndarray:
+        """Windows every ENROLL_HOP_S, as the client's enrollment."""
+        from voxgate.core.live_config import ENROLL_HOP_S
         from voxgate.core.scoring import make_profile
 
-        return make_profile(np.concatenate([self.window_embeddings(w) for w in waves if len(w)]))
+        emb = [self.window_embeddings(w, ENROLL_HOP_S) for w in waves if len(w)]
+        return make_profile(np.concatenate(emb))
 
 
 class ResemblyzerBackend:

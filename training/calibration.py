@@ -108,7 +108,7 @@ def replay_trials(encoder: Encoder, clipset: ClipSet, config: Any = None) -> lis
         store = ProfileStore(Path(tmp) / "profiles")
         for spk, waves in clipset.enroll.items():
             try:
-                enroll_from_waves(encoder, waves, spk, store=store, hop_s=cfg.hop_s)
+                enroll_from_waves(encoder, waves, spk, store=store)
             except TooShortError as exc:
                 clipset.skipped.append([spk, exc.reason])
         pipe = Pipeline(encoder, store, cfg, display_hop_s=None)

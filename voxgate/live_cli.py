@@ -38,7 +38,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--profiles", metavar="DIR", help="profile directory (default: user data dir)")
     g.add_argument("--mc-passes", type=int, default=0, metavar="N", help="MC-dropout passes")
     g.add_argument("--threshold", type=float, default=None, metavar="T", help="score threshold")
-    g.add_argument("--hop-s", type=float, default=DEFAULT_HOP_S, help="seconds between windows")
     g.add_argument("--device", default=None, help="input device (index or name part) for --mic")
 
     p = subparsers.add_parser("devices", help="list audio input devices")
@@ -72,6 +71,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         if name == "verify":
             p.add_argument("--user", metavar="NAME", help="verify against this profile only")
         p.add_argument("--realtime", action="store_true", help="pace a file in real time")
+        p.add_argument(
+            "--hop-s", type=float, default=DEFAULT_HOP_S, help="seconds between scored windows"
+        )
         p.add_argument("--json", action="store_true", help="one JSON object per file")
         p.add_argument("--scores", action="store_true", help="also print scores (evaluation)")
         p.add_argument(
@@ -115,11 +117,11 @@ def _encoder(args: argparse.Namespace) -> Any:
 
 
 def _pipeline(args: argparse.Namespace, **config: Any) -> Any:
+    from voxgate.core.live_config import DEFAULT_HOP_S
     from voxgate.core.pipeline import Pipeline, PipelineConfig
 
-    cfg = PipelineConfig(
-        hop_s=args.hop_s, mc_passes=args.mc_passes, threshold=args.threshold, **config
-    )
+    hop_s = getattr(args, "hop_s", DEFAULT_HOP_S)  # enrollment has its own (ENROLL_HOP_S)
+    cfg = PipelineConfig(hop_s=hop_s, mc_passes=args.mc_passes, threshold=args.threshold, **config)
     return Pipeline(_encoder(args), _store(args), cfg, display_hop_s=None)  # no spectrogram here
 
 
@@ -181,7 +183,6 @@ def cmd_enroll(args: argparse.Namespace) -> int:
             authorized=authorized,
             store=store,
             keep_audio=args.keep_audio,
-            hop_s=args.hop_s,
             replace=args.force,
         )
         print(
