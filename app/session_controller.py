@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject
 
 from voxgate.core.errors import VoxgateError
-from voxgate.core.events import DecisionEvent, StatusEvent
+from voxgate.core.events import LIFECYCLE_MESSAGES, DecisionEvent, StatusEvent
 
 from .worker import PipelineWorker, WorkerHandle
 
@@ -194,7 +194,7 @@ class SessionController(QObject):
         if kind == "enroll" and not w.session_panel.enroll_done:
             w.session_panel.enroll_feedback.setText(self.last_error or "enrollment stopped")
         if self.last_error is None:
-            w.statusBar().showMessage("stopped", 4000)
+            self._show_lifecycle("stopped", 4000)
         w.update_buttons()
         w.job_finished.emit()
 
@@ -224,9 +224,19 @@ class SessionController(QObject):
             w.live_view.banner.set_idle("Locked", event.error)
         elif event.error:
             self._on_failed(event.error)
-        elif event.message:
+        elif event.message in LIFECYCLE_MESSAGES:
+            self._show_lifecycle(event.message, 5000)
+        elif event.message:  # a note: a skipped profile, a raised decision window, ...
             w.statusBar().showMessage(event.message, 5000)
         w.stream_time.emit(float(event.t_s))
+
+    def _show_lifecycle(self, message: str, timeout_ms: int) -> None:
+        """Show "started" / "stopped" ... unless a note is on the status bar: those only mark
+        the session's life, the note tells the user something."""
+        bar = self.window.statusBar()
+        current = bar.currentMessage()
+        if not current or current in LIFECYCLE_MESSAGES:
+            bar.showMessage(message, timeout_ms)
 
     def _on_failed(self, message: str) -> None:
         self.last_error = message

@@ -12,6 +12,11 @@ if TYPE_CHECKING:  # only for the annotation: events stay importable without the
     from .profiles import Profile
 
 
+# StatusEvent messages that only mark a run's life ("started", then how it ended); every
+# other message is a note for the user (a skipped profile, a raised decision window, ...).
+LIFECYCLE_MESSAGES = frozenset({"started", "finished", "stopped", "done"})
+
+
 class DecisionState(str, enum.Enum):
     LISTENING = "listening"  # not enough speech yet
     ACCEPTED = "accepted"  # an authorized / known voice passed the threshold
@@ -85,7 +90,8 @@ class EnrollProgressEvent:
 
 @dataclass(frozen=True)
 class StatusEvent:
-    """Stream health: counters since start, and a message or error."""
+    """Stream health: counters since start, and a message (a :data:`LIFECYCLE_MESSAGES` one or
+    a note for the user) or error."""
 
     t_s: float
     running: bool

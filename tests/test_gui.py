@@ -203,6 +203,22 @@ def test_authenticate_file_threshold_decides(qtbot, window, encoder, store, spee
     assert confidence.threshold_line.value() == pytest.approx(encoder.threshold, abs=2e-3)
 
 
+def test_a_raised_decision_window_is_shown_not_hidden_by_started(
+    qtbot, window, encoder, store, settings, short_wav, monkeypatch
+):
+    """A note from the pipeline (here: the settings ask for 1-s decisions, the model was
+    calibrated on 3 s) stays in the status bar: "started" and "done" do not replace it."""
+    monkeypatch.setattr(encoder, "calibration", {"decision_s": 3.0})
+    settings.set("decision_s", 1.0)
+    enroll_headless(encoder, store, short_wav)
+    window.profile_list.refresh()
+    run_to_end(qtbot, window, lambda: window.start_file_authentication(short_wav))
+    assert window.last_error is None
+    assert "decision window raised from 1 s to 3 s" in window.statusBar().currentMessage()
+    x, _ = window.live_view.confidence.mean_curve.getData()
+    assert len(x) >= windows_for_decision(3.0, 1.0, DEFAULT_HOP_S)  # decided on 3 s, not 1
+
+
 def test_mc_dropout_band_has_width(qtbot, window, encoder, store, short_wav):
     enroll_headless(encoder, store, short_wav)
     window.scoring_panel.scoring_combo.setCurrentIndex(1)

@@ -141,7 +141,9 @@ class _Notes:
         self.counts = (0, 0)
 
     def show(self, ev: Any) -> None:
-        if ev.message and ev.message not in ("started", "finished", "stopped", "done"):
+        from voxgate.core.events import LIFECYCLE_MESSAGES
+
+        if ev.message and ev.message not in LIFECYCLE_MESSAGES:
             print(f"note: {ev.message}", file=sys.stderr)
         counts = (ev.overflows, ev.drops)
         if counts != self.counts and any(counts):
