@@ -66,6 +66,7 @@ class SessionController(QObject):
         self.job: WorkerHandle | None = None
         self.job_kind: str | None = None
         self.last_error: str | None = None
+        self._lifecycle = ""  # the last session-life message shown (not a note)
 
     def _start(self, kind: str, make_source: Callable[[], Any], job: Callable) -> bool:
         from voxgate.core.pipeline import Pipeline
@@ -119,7 +120,7 @@ class SessionController(QObject):
         if started:
             w.session_panel.hide_enroll_feedback()
             w.live_view.banner.set_listening()
-            w.statusBar().showMessage(f"listening on {panel.device_name()}")
+            self._show_lifecycle(f"listening on {panel.device_name()}", 0, force=True)
         return started
 
     def start_file_authentication(self, path: str | Path) -> bool:
@@ -215,9 +216,10 @@ class SessionController(QObject):
 
     def _on_status(self, event: StatusEvent) -> None:
         w = self.window
-        w.counters_label.setText(
-            f"blocks {event.blocks} · overflows {event.overflows} · drops {event.drops}"
-        )
+        if event.running or event.blocks:  # notes after the stream carry no counters
+            w.counters_label.setText(
+                f"blocks {event.blocks} · overflows {event.overflows} · drops {event.drops}"
+            )
         if event.error and event.extra.get("locked"):
             self.last_error = event.error
             w.statusBar().showMessage(event.error)
@@ -230,13 +232,14 @@ class SessionController(QObject):
             w.statusBar().showMessage(event.message, 5000)
         w.stream_time.emit(float(event.t_s))
 
-    def _show_lifecycle(self, message: str, timeout_ms: int) -> None:
-        """Show "started" / "stopped" ... unless a note is on the status bar: those only mark
-        the session's life, the note tells the user something."""
+    def _show_lifecycle(self, message: str, timeout_ms: int, force: bool = False) -> None:
+        """Show a message that marks the session's life ("listening on …", "started",
+        "stopped") unless a note is on the status bar: the note tells the user something."""
         bar = self.window.statusBar()
         current = bar.currentMessage()
-        if not current or current in LIFECYCLE_MESSAGES:
+        if force or not current or current in LIFECYCLE_MESSAGES or current == self._lifecycle:
             bar.showMessage(message, timeout_ms)
+            self._lifecycle = message
 
     def _on_failed(self, message: str) -> None:
         self.last_error = message

@@ -197,6 +197,9 @@ def test_authenticate_file_threshold_decides(qtbot, window, encoder, store, spee
     slider.setValue(slider.maximum())  # threshold 1: nothing passes -> REJECTED, nobody named
     run_to_end(qtbot, window, lambda: window.start_file_authentication(short_wav))
     assert banner.state == DecisionState.REJECTED.value and banner.who is None
+    # The failed attempt's note ("4 attempt(s) left…") keeps the stream's counters.
+    assert "attempt(s) left" in window.statusBar().currentMessage()
+    assert not window.counters_label.text().startswith("blocks 0 ")
 
     qtbot.mouseClick(window.scoring_panel.reset_button, Qt.MouseButton.LeftButton)
     assert window.scoring_panel.threshold() is None
