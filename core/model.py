@@ -272,6 +272,8 @@ class SpeakerNet(nn.Module):
     def cnn(self, feats: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """feats (B, T, M) dB -> h (B, T, C * M / 8); zero on padded frames when lengths given."""
         lengths = self._check(feats, lengths)
+        if lengths is not None and bool((lengths >= feats.shape[1]).all()):
+            lengths = None  # no padding: the masks would multiply by one (training batches)
         mask = length_mask(lengths, feats.shape[1], feats.device)
         x = feats.unsqueeze(1)  # (B, 1, T, M)
         if mask is not None:
