@@ -122,7 +122,9 @@ def voicing_stats(wave: np.ndarray, sample_rate: int) -> VoicingStats:
         total = power.sum(axis=1) + 1e-20
         top = np.argmax(power, axis=1)
         lo, hi = np.maximum(top - 2, 0), np.minimum(top + 3, power.shape[1])
-        near = np.array([power[i, lo[i] : hi[i]].sum() for i in range(len(top))])
+        cum = np.concatenate([np.zeros((len(top), 1)), np.cumsum(power, axis=1)], axis=1)
+        rows = np.arange(len(top))
+        near = cum[rows, hi] - cum[rows, lo]  # power of bins lo .. hi - 1
         peak = float(np.median(near / total))
         spread = float(np.std(np.log2(f0[voiced]))) if voiced.sum() > 1 else 0.0
     return VoicingStats(
