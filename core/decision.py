@@ -15,13 +15,17 @@ _FINAL = (DecisionState.ACCEPTED, DecisionState.REJECTED)
 
 
 def windows_for_decision(decision_s: float, window_s: float, hop_s: float) -> int:
-    """Number K of windows (``window_s`` long, every ``hop_s``) that span about ``decision_s``.
+    """The fewest windows K (``window_s`` long, every ``hop_s``) holding ``decision_s`` of audio.
 
-    K = 1 + round((decision_s - window_s) / hop_s), at least 1. With 3.0 s, 1.0 s, 0.5 s: K = 5.
+    Consecutive windows add min(hop_s, window_s) each, so K = 1 + ceil((decision_s -
+    window_s) / min(hop_s, window_s)), at least 1: 3.0 s of 1-s windows is K = 5 every 0.5 s,
+    K = 3 every 1 s, and still K = 3 every 5 s (windows that do not touch add only their own
+    second: a longer hop never lets a decision rest on less speech).
     """
     if decision_s <= 0 or window_s <= 0 or hop_s <= 0:
         raise ConfigError("decision_s, window_s and hop_s must be > 0")
-    return max(1, 1 + int(round((decision_s - window_s) / hop_s)))
+    step = min(float(hop_s), float(window_s))
+    return max(1, 1 + math.ceil((float(decision_s) - float(window_s)) / step - 1e-9))
 
 
 class DecisionAggregator:

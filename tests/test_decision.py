@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from voxgate.core.decision import DecisionAggregator, windows_for_decision
@@ -32,6 +33,15 @@ def test_windows_for_decision() -> None:
     assert windows_for_decision(3.0, 1.0, 0.25) == 9
     assert windows_for_decision(1.0, 1.0, 0.5) == 1
     assert windows_for_decision(0.5, 1.0, 0.5) == 1
+    assert windows_for_decision(3.0, 1.0, 1.0) == 3
+    assert windows_for_decision(3.0, 1.0, 0.1) == 21
+    # A hop longer than the window used to give K = 1 (one second of speech for a "3-s"
+    # decision); every hop now gives windows that hold at least decision_s of audio.
+    assert windows_for_decision(3.0, 1.0, 5.0) == 3
+    for hop in np.arange(0.05, 6.0, 0.05):
+        k = windows_for_decision(3.0, 1.0, float(hop))
+        assert 1.0 + (k - 1) * min(hop, 1.0) >= 3.0 - 1e-9, hop
+        assert k == 1 or 1.0 + (k - 2) * min(hop, 1.0) < 3.0 - 1e-9, hop  # the fewest
     with pytest.raises(ConfigError):
         windows_for_decision(3.0, 1.0, 0.0)
 

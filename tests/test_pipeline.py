@@ -306,3 +306,14 @@ def test_a_shorter_decision_window_than_calibrated_is_raised_to_it(
     own = dataclasses.replace(cfg, threshold=0.5)
     first = of(Pipeline(encoder, store, own).run(FileSource(wave)), DecisionEvent)[0]
     assert first.state != DecisionState.LISTENING and first.n_windows == 1
+
+
+def test_a_hop_longer_than_the_window_never_decides_on_one_window(encoder, store) -> None:
+    """--hop-s 5 used to make K = 1: a "3-s" decision on one second of speech, accepted at a
+    threshold calibrated for three. Now K = 3 windows; 4-s gaps between them exceed the
+    aggregator's silence gap, so nothing is ever decided."""
+    wave = voiced(seconds=12.0, seed=2)
+    cfg = PipelineConfig(hop_s=5.0, threshold=0.0, stop_on_decision=False, lockout=False)
+    decisions = of(Pipeline(encoder, store, cfg).run(FileSource(wave)), DecisionEvent)
+    assert len(decisions) == 3  # windows at 0, 5 and 10 s
+    assert all(d.state == DecisionState.LISTENING and d.n_windows == 1 for d in decisions)
