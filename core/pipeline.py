@@ -184,10 +184,8 @@ class Pipeline:
             Lockout(self.store, self._wall_clock).check(self._attempt_key(cfg))
 
     def _setup(self, cfg: PipelineConfig) -> tuple[Scorer, Decider]:
-        cand = select_candidates(
-            self.encoder, self.store, cfg.mode, user=cfg.user, threshold=cfg.threshold,
-            decision_s=cfg.decision_s,
-        )  # fmt: skip
+        cand = select_candidates(self.encoder, self.store, cfg.mode, user=cfg.user,
+                                 threshold=cfg.threshold, decision_s=cfg.decision_s)  # fmt: skip
         return Scorer(self.encoder, cand, cfg.mc_passes), self._decider(cfg, cand, cfg.mode)
 
     def _decider(
@@ -262,10 +260,8 @@ class Pipeline:
         Returns {name: first final DecisionEvent, else the last one, else None}. Calibration
         and the benchmarks use it; no attempt is counted."""
         cfg = self.config
-        cand = select_candidates(
-            self.encoder, self.store, "identification", threshold=cfg.threshold,
-            decision_s=cfg.decision_s,
-        )  # fmt: skip
+        cand = select_candidates(self.encoder, self.store, "identification",
+                                 threshold=cfg.threshold, decision_s=cfg.decision_s)  # fmt: skip
         win = windows(wave, self.encoder.feature_config, cfg.hop_s, cfg.vad_aggressiveness)
         mask = speech_mask(win, cfg.min_speech_ratio)
         scored = Scorer(self.encoder, cand, cfg.mc_passes).score(win.waves[mask])
@@ -371,8 +367,9 @@ class Pipeline:
                     break
             return out
 
-        done = lambda: enroller.complete  # noqa: E731
-        reason = yield from self._drive(source, cfg, on_windows, done, ENROLL_HOP_S)
+        reason = yield from self._drive(
+            source, cfg, on_windows, lambda: enroller.complete, ENROLL_HOP_S
+        )
         if reason == "error":
             return
         if reason == "stopped" and not enroller.complete:
