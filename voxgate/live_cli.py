@@ -32,9 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     common = argparse.ArgumentParser(add_help=False)
     g = common.add_argument_group("model and profiles")
     g.add_argument("--model", metavar="M", help="checkpoint (default: the shipped model)")
-    g.add_argument(
-        "--untrained", action="store_true", help="use a random model (to try the plumbing)"
-    )
+    g.add_argument("--untrained", action="store_true", help="a random model (try the plumbing)")
     g.add_argument("--profiles", metavar="DIR", help="profile directory (default: user data dir)")
     g.add_argument("--mc-passes", type=int, default=0, metavar="N", help="MC-dropout passes")
     g.add_argument("--threshold", type=float, default=None, metavar="T", help="score threshold")
@@ -71,9 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         if name == "verify":
             p.add_argument("--user", metavar="NAME", help="verify against this profile only")
         p.add_argument("--realtime", action="store_true", help="pace a file in real time")
-        p.add_argument(
-            "--hop-s", type=float, default=DEFAULT_HOP_S, help="seconds between scored windows"
-        )
+        p.add_argument("--hop-s", type=float, default=DEFAULT_HOP_S, help="s between windows")
         p.add_argument("--json", action="store_true", help="one JSON object per file")
         p.add_argument("--scores", action="store_true", help="also print scores (evaluation)")
         p.add_argument(
