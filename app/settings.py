@@ -6,7 +6,11 @@ from typing import Any
 
 from PySide6.QtCore import QSettings
 
-from voxgate.core.live_config import DEFAULT_HOP_S, DEFAULT_VAD_AGGRESSIVENESS
+from voxgate.core.live_config import (
+    DEFAULT_DECISION_S,
+    DEFAULT_HOP_S,
+    DEFAULT_VAD_AGGRESSIVENESS,
+)
 
 ORGANIZATION = "voxgate"
 APPLICATION = "voxgate"
@@ -15,7 +19,7 @@ APPLICATION = "voxgate"
 DEFAULTS: dict[str, Any] = {
     "vad_aggressiveness": DEFAULT_VAD_AGGRESSIVENESS,  # webrtcvad mode 0 (lenient) .. 3 (strict)
     "hop_s": DEFAULT_HOP_S,  # seconds between scored 1-s windows
-    "decision_s": 3.0,  # seconds of speech a decision aggregates
+    "decision_s": DEFAULT_DECISION_S,  # seconds of speech a decision aggregates
     "mc_passes": 10,  # MC-dropout passes when scoring is "mc"
     "scoring": "deterministic",  # "deterministic" | "mc"
     "mode": "authentication",

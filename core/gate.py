@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import ConfigError, ProfileError
-from .live_config import HEAD_MODES, MODES
+from .live_config import DEFAULT_DECISION_S, HEAD_MODES, MODES
 from .profiles import Profile, ProfileStore
 
 if TYPE_CHECKING:  # the Protocol only; no import cycle at run time
@@ -177,7 +177,7 @@ class Candidates:
 
     mode: str
     threshold: float
-    decision_s: float = 3.0
+    decision_s: float = DEFAULT_DECISION_S
     names: list[str] = field(default_factory=list)
     bank: np.ndarray | None = None
     head: str | None = None
@@ -192,7 +192,7 @@ def select_candidates(
     *,
     user: str | None = None,
     threshold: float | None = None,
-    decision_s: float = 3.0,
+    decision_s: float = DEFAULT_DECISION_S,
 ) -> Candidates:
     """The candidates of ``mode``, deciding on ``decision_s`` seconds of speech or more
     (:func:`decision_span`). Raises ProfileError / ConfigError when the mode cannot run

@@ -11,6 +11,7 @@ from .errors import ConfigError
 __all__ = [
     "DEFAULT_HOP_S",
     "ENROLL_HOP_S",
+    "DEFAULT_DECISION_S",
     "DEFAULT_MIN_SPEECH_RATIO",
     "DEFAULT_VAD_AGGRESSIVENESS",
     "MIN_ENROLL_SPEECH_S",
@@ -26,6 +27,8 @@ __all__ = [
 DEFAULT_HOP_S = 1.0
 # Enrollment analyses its speech every 0.5 s: a denser profile and speech count, paid once.
 ENROLL_HOP_S = 0.5
+# Seconds of speech one decision spans (the shipped threshold is calibrated on it).
+DEFAULT_DECISION_S = 3.0
 DEFAULT_MIN_SPEECH_RATIO = 0.5
 DEFAULT_VAD_AGGRESSIVENESS = 2
 # The least voiced speech a profile is built from, in the CLI and the GUI alike.
@@ -54,7 +57,7 @@ class PipelineConfig:
     hop_s: float = DEFAULT_HOP_S
     min_speech_ratio: float = DEFAULT_MIN_SPEECH_RATIO
     vad_aggressiveness: int = DEFAULT_VAD_AGGRESSIVENESS
-    decision_s: float = 3.0
+    decision_s: float = DEFAULT_DECISION_S
     mc_passes: int = 0
     uncertain_std: float = 0.08
     threshold: float | None = None
