@@ -174,6 +174,7 @@ def _schedule_screenshot(
             return
         state["done"] = True
         window.live_view.redraw(force=True)
+        app.processEvents()  # pending layout requests (a label that just grew) before the grab
         path.parent.mkdir(parents=True, exist_ok=True)
         if not window.grab().save(str(path)):
             print(f"voxgate: error: could not write {path}", file=sys.stderr)
