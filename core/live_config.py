@@ -29,6 +29,9 @@ DEFAULT_HOP_S = 1.0
 ENROLL_HOP_S = 0.5
 # Seconds of speech one decision spans (the shipped threshold is calibrated on it).
 DEFAULT_DECISION_S = 3.0
+# Bounds of the settings (a settings file or the command line may hold anything).
+MAX_HOP_S = 10.0
+MAX_DECISION_S = 60.0
 DEFAULT_MIN_SPEECH_RATIO = 0.5
 DEFAULT_VAD_AGGRESSIVENESS = 2
 # The least voiced speech a profile is built from, in the CLI and the GUI alike.
@@ -68,25 +71,28 @@ class PipelineConfig:
     lockout: bool = True
 
     def __post_init__(self) -> None:
-        if not self.hop_s > 0:
-            raise ConfigError(f"hop_s must be > 0, got {self.hop_s}")
+        if not 0 < self.hop_s <= MAX_HOP_S:
+            raise ConfigError(f"hop_s must be in (0, {MAX_HOP_S:g}] s, got {self.hop_s}")
         if not 0.0 <= self.min_speech_ratio <= 1.0:
             raise ConfigError(f"min_speech_ratio must be in [0, 1], got {self.min_speech_ratio}")
         if self.vad_aggressiveness not in (0, 1, 2, 3):
             raise ConfigError(f"vad_aggressiveness must be 0..3, got {self.vad_aggressiveness}")
-        if not self.decision_s > 0:
-            raise ConfigError(f"decision_s must be > 0, got {self.decision_s}")
+        if not 0 < self.decision_s <= MAX_DECISION_S:
+            raise ConfigError(
+                f"decision_s must be in (0, {MAX_DECISION_S:g}] s, got {self.decision_s}"
+            )
         if self.mc_passes < 0 or self.mc_passes == 1:
             raise ConfigError(f"mc_passes must be 0 (off) or >= 2, got {self.mc_passes}")
-        if self.uncertain_std < 0:
-            raise ConfigError(f"uncertain_std must be >= 0, got {self.uncertain_std}")
+        if not 0 <= self.uncertain_std < math.inf:
+            raise ConfigError(f"uncertain_std must be finite and >= 0, got {self.uncertain_std}")
         if self.threshold is not None and not math.isfinite(self.threshold):
             raise ConfigError(f"threshold must be finite, got {self.threshold}")
         if self.mode not in MODES:
             raise ConfigError(f"mode must be one of {MODES}, got {self.mode!r}")
-        if not self.enroll_target_s >= MIN_ENROLL_SPEECH_S:
+        if not MIN_ENROLL_SPEECH_S <= self.enroll_target_s < math.inf:
             raise ConfigError(
-                f"enroll_target_s must be >= {MIN_ENROLL_SPEECH_S:g} s, got {self.enroll_target_s}"
+                f"enroll_target_s must be finite and >= {MIN_ENROLL_SPEECH_S:g} s, "
+                f"got {self.enroll_target_s}"
             )
 
 

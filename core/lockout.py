@@ -5,8 +5,8 @@ After ``DELAY_AFTER`` (5) consecutive failed attempts on a key, the next attempt
 ``DISABLE_AFTER`` (50) consecutive failures voice authentication is disabled for that key
 until ``voxgate profiles unlock``. A key is a profile name (``verify --user``) or
 :data:`DEVICE_KEY` (any-profile authentication and identification). An accepted attempt
-resets its key. The state lives in the profile store (``lockout.json``), is updated under
-the store lock with an atomic write, and so survives restarts and concurrent commands.
+resets its key. The state lives in the profile store (``ProfileStore.LOCKOUT_NAME``), updated
+under the store lock with an atomic write, and so survives restarts and concurrent commands.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ DELAY_AFTER = 5
 DISABLE_AFTER = 50
 BASE_DELAY_S = 30.0
 MAX_DELAY_S = 15 * 60.0
-_FILE = "lockout.json"
 _VERSION = 1
 
 
@@ -88,7 +87,7 @@ class Lockout:
 
     @property
     def path(self):  # noqa: ANN201 - a Path
-        return self.store.root / _FILE
+        return self.store.root / ProfileStore.LOCKOUT_NAME
 
     def _read(self) -> dict[str, dict[str, Any]]:
         try:

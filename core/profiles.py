@@ -163,6 +163,9 @@ class ProfileStore:
     """
 
     LOCK_NAME = ".lock"
+    # The store's attempt counters (core/lockout.py): a JSON file beside the profiles that
+    # is not one (profile files are always <slug>-<hash>.json).
+    LOCKOUT_NAME = "lockout.json"
 
     def __init__(self, root: Path | str | None = None):
         self.root = Path(root).expanduser() if root is not None else default_profile_dir()
@@ -250,7 +253,8 @@ class ProfileStore:
                 f"cannot read the profile store {self.root}: {exc.strerror}"
             ) from exc
         out = []
-        for path in sorted(self.root / n for n in names if n.endswith(".json")):
+        files = [n for n in names if n.endswith(".json") and n != self.LOCKOUT_NAME]
+        for path in sorted(self.root / n for n in files):
             try:
                 out.append(self._load(path))
             except ProfileError as exc:

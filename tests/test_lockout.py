@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 
 from conftest import small_model_config, voiced
@@ -121,3 +122,13 @@ def test_cli_gives_exit_5_with_the_wait(tmp_path, monkeypatch, capsys) -> None:
     assert "LOCKED: too many failed attempts for profile 'ann'" in capsys.readouterr().out
     assert main(["profiles", "unlock", "ann"]) == 0
     assert main([*cmd, str(probe)]) == 3
+
+
+def test_the_lockout_state_is_not_listed_as_a_broken_profile(tmp_path, capsys) -> None:
+    """Every verify after a failed attempt used to print "skipped unreadable profile:
+    …/lockout.json" (the store read its own attempt counters as a voice profile)."""
+    store = ProfileStore(tmp_path)
+    store.save(Profile("ann", np.ones(8, np.float32)))
+    fail(Lockout(store, Clock()), "ann", 1)
+    assert (tmp_path / ProfileStore.LOCKOUT_NAME).is_file()
+    assert [p.name for p in store.list()] == ["ann"] and store.problems == []

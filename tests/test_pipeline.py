@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import stat
 
 import numpy as np
@@ -69,6 +70,14 @@ def test_config_validation() -> None:
         PipelineConfig(hop_s=0)
     with pytest.raises(ConfigError):
         PipelineConfig(mc_passes=1)
+    # Values a settings file or the command line may hold: a clear error, never an
+    # OverflowError (inf) or a 58-TiB allocation (hop 1e9).
+    for bad in (dict(hop_s=math.inf), dict(hop_s=1e9), dict(hop_s=math.nan),
+                dict(decision_s=math.inf), dict(decision_s=1e6), dict(uncertain_std=math.inf),
+                dict(enroll_target_s=math.inf)):  # fmt: skip
+        with pytest.raises(ConfigError, match="must be"):
+            PipelineConfig(**bad)
+    assert PipelineConfig(hop_s=10.0, decision_s=60.0).hop_s == 10.0  # the bounds themselves
 
 
 def test_enroll_reaches_target_and_writes_private_profile(encoder, tmp_path) -> None:
