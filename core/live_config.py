@@ -32,6 +32,7 @@ DEFAULT_DECISION_S = 3.0
 # Bounds of the settings (a settings file or the command line may hold anything).
 MAX_HOP_S = 10.0
 MAX_DECISION_S = 60.0
+MAX_MC_PASSES = 256  # each pass re-runs the GRU on every window: memory and time grow with it
 DEFAULT_MIN_SPEECH_RATIO = 0.5
 DEFAULT_VAD_AGGRESSIVENESS = 2
 # The least voiced speech a profile is built from, in the CLI and the GUI alike.
@@ -81,8 +82,10 @@ class PipelineConfig:
             raise ConfigError(
                 f"decision_s must be in (0, {MAX_DECISION_S:g}] s, got {self.decision_s}"
             )
-        if self.mc_passes < 0 or self.mc_passes == 1:
-            raise ConfigError(f"mc_passes must be 0 (off) or >= 2, got {self.mc_passes}")
+        if self.mc_passes < 0 or self.mc_passes == 1 or self.mc_passes > MAX_MC_PASSES:
+            raise ConfigError(
+                f"mc_passes must be 0 (off) or 2..{MAX_MC_PASSES}, got {self.mc_passes}"
+            )
         if not 0 <= self.uncertain_std < math.inf:
             raise ConfigError(f"uncertain_std must be finite and >= 0, got {self.uncertain_std}")
         if self.threshold is not None and not math.isfinite(self.threshold):

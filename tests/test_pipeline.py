@@ -74,7 +74,7 @@ def test_config_validation() -> None:
     # OverflowError (inf) or a 58-TiB allocation (hop 1e9).
     for bad in (dict(hop_s=math.inf), dict(hop_s=1e9), dict(hop_s=math.nan),
                 dict(decision_s=math.inf), dict(decision_s=1e6), dict(uncertain_std=math.inf),
-                dict(enroll_target_s=math.inf)):  # fmt: skip
+                dict(enroll_target_s=math.inf), dict(mc_passes=100_000)):  # fmt: skip
         with pytest.raises(ConfigError, match="must be"):
             PipelineConfig(**bad)
     assert PipelineConfig(hop_s=10.0, decision_s=60.0).hop_s == 10.0  # the bounds themselves
