@@ -256,6 +256,8 @@ class SpeakerNet(nn.Module):
     # -- parts ------------------------------------------------------------------------------
 
     def _check(self, feats: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor | None:
+        """``lengths`` as clamped int64 (B,), or None when there is no padding (every row
+        full-length, as in training batches): masks would only multiply by one."""
         if feats.dim() != 3 or feats.shape[2] != self.config.n_mels:
             raise ValueError(
                 f"SpeakerNet expects feats (B, T, {self.config.n_mels}), got {tuple(feats.shape)}"
@@ -267,13 +269,12 @@ class SpeakerNet(nn.Module):
             raise ValueError(
                 f"lengths must have shape ({feats.shape[0]},), got {tuple(lengths.shape)}"
             )
-        return lengths.clamp(1, feats.shape[1])
+        lengths = lengths.clamp(1, feats.shape[1])
+        return None if bool((lengths == feats.shape[1]).all()) else lengths
 
     def cnn(self, feats: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """feats (B, T, M) dB -> h (B, T, C * M / 8); zero on padded frames when lengths given."""
         lengths = self._check(feats, lengths)
-        if lengths is not None and bool((lengths >= feats.shape[1]).all()):
-            lengths = None  # no padding: the masks would multiply by one (training batches)
         mask = length_mask(lengths, feats.shape[1], feats.device)
         x = feats.unsqueeze(1)  # (B, 1, T, M)
         if mask is not None:

@@ -32,8 +32,9 @@ class VoxgateBackend:
     """voxgate embeddings through the client's path (``core.scoring``): the 1-s windows of a
     segment (hop ``hop_s``, default the decision's) are embedded and combined with
     :func:`make_profile`, the same function that builds enrollment profiles (whose windows
-    come every ``ENROLL_HOP_S``, as in the client's enrollment). Segments are already speech (silence removed),
-    so every window is used; a piece shorter than a window is zero-padded to one."""
+    come every ``ENROLL_HOP_S``, as in the client's enrollment). Segments are already
+    speech (silence removed), so every window is used; a piece shorter than a window is
+    zero-padded to one."""
 
     name = "voxgate"
 

@@ -27,7 +27,7 @@ _SEVERITY = (EXIT_OK, EXIT_UNDECIDED, EXIT_REJECTED, EXIT_LOCKED, EXIT_ERROR)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from voxgate.core.scoring import DEFAULT_HOP_S
+    from voxgate.core.live_config import DEFAULT_HOP_S
 
     common = argparse.ArgumentParser(add_help=False)
     g = common.add_argument_group("model and profiles")
