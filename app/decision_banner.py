@@ -47,9 +47,11 @@ class DecisionBanner(QFrame):
         self.set_idle()
 
     def _show(self, state: str, title: str, detail: str) -> None:
-        self.state = state
         self.title.setText(title)
         self.detail.setText(detail)
+        if state == self.state and self.styleSheet():
+            return  # the colours stand: re-setting a style sheet repolishes the whole banner
+        self.state = state
         dark_text = state == DecisionState.UNCERTAIN.value
         self.setStyleSheet(
             f"QFrame#decisionBanner {{ background: {COLOURS[state]}; border-radius: 10px; }}"

@@ -10,6 +10,7 @@ from .errors import ConfigError
 
 __all__ = [
     "DEFAULT_HOP_S",
+    "LIVE_BLOCK_S",
     "ENROLL_HOP_S",
     "DEFAULT_DECISION_S",
     "DEFAULT_MIN_SPEECH_RATIO",
@@ -21,6 +22,10 @@ __all__ = [
     "Attempt",
 ]
 
+# Seconds of audio per block a live source (microphone, paced file) hands the pipeline: the
+# display's own rate (10 updates a second), so each block costs one pass of the loop, not
+# three (32-ms blocks spent ~0.01 CPU s per audio s on the loop alone, docs/benchmarks.md).
+LIVE_BLOCK_S = 0.1
 # Seconds between scored 1-s windows, the VAD share a window needs, webrtcvad's mode.
 # Non-overlapping windows: the 3-s decision is as accurate as with 0.5-s hops (K = 3 against
 # K = 5 on the out-of-domain sets, docs/benchmarks.md) at half the streaming cost.

@@ -19,6 +19,7 @@ from .input_devices import (
     rescan_devices,
     stream_opened,
 )
+from .live_config import LIVE_BLOCK_S
 from .sources import PIPELINE_RATE, AudioSource
 
 __all__ = ["MicrophoneSource"]
@@ -43,7 +44,7 @@ class MicrophoneSource(AudioSource):
         device: int | str | None = None,
         *,
         sample_rate: int = PIPELINE_RATE,
-        block_s: float = 0.032,
+        block_s: float = LIVE_BLOCK_S,
         queue_blocks: int = 64,
         lost_after_s: float = 2.0,
         first_block_s: float = 5.0,

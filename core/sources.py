@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .live_config import LIVE_BLOCK_S
+
 __all__ = ["AudioSource", "FileSource", "PIPELINE_RATE"]
 
 PIPELINE_RATE = 16000
@@ -60,7 +62,7 @@ class FileSource(AudioSource):
         *,
         sample_rate: int = PIPELINE_RATE,
         realtime: bool = False,
-        block_s: float = 0.032,
+        block_s: float = LIVE_BLOCK_S,
         name: str | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,

@@ -183,9 +183,14 @@ def test_authenticate_file_threshold_decides(qtbot, window, encoder, store, spee
     assert banner.state == DecisionState.ACCEPTED.value
     assert "alice" in banner.title.text() and banner.who == "alice"
     # the plots were fed and drawn
-    image = window.live_view.spectrogram.image_item.image
-    assert image is not None and image.shape == before_image.shape
+    spectrogram = window.live_view.spectrogram
+    spectrogram.repaint()  # what Qt paints next: the ring through the colour table
+    image = spectrogram.image()
+    assert image.shape == before_image.shape
     assert not np.array_equal(image, before_image) and np.isfinite(image).all()
+    np.testing.assert_array_equal(
+        spectrogram.pixels, spectrogram.lut[spectrogram.colour_indices()[::-1]]
+    )
     # the session ends at its first final decision: about 3 s of speech, 32 ms per column
     assert window.live_view.spectrogram.columns_written >= 80
     x, y = confidence.mean_curve.getData()
@@ -334,10 +339,31 @@ def test_spectrogram_ring_order_nan_and_redraw_rate(qtbot):
     assert img[1, 0] == pytest.approx(-79.0 + 5 % 70)  # oldest kept column on the left
     view.redraw()
     assert view.frames_drawn == drawn + 1
-    assert view.image_item.levels is not None and tuple(view.image_item.levels) == LEVELS_DB
-    assert view.image_item.lut.shape == (256, 3) or view.image_item.lut.shape == (256, 4)
+    # fixed levels: the floor is the table's first colour, 0 dB its last, top band on top
+    assert view.pixels[-1, -1] == view.lut[0]  # band 0 of the newest column: the NaN
+    idx = view.colour_indices()
+    assert idx[1, -1] == round((-79.0 + (n + 4) % 70 + 80.0) / 80.0 * 255)
+    np.testing.assert_array_equal(view.pixels, view.lut[idx[::-1]])
     view.redraw()  # nothing new: no copy
     assert view.frames_drawn == drawn + 1
+
+
+def test_spectrogram_paints_the_ring_in_its_plot_area(qtbot):
+    view = SpectrogramView(window_s=1.0)
+    qtbot.addWidget(view)
+    view.resize(420, 220)
+    quiet, loud = np.full((1, view.n_mels), -60.0, np.float32), np.zeros((1, view.n_mels))
+    loud[0, : view.n_mels // 2] = -60.0  # the low bands quiet, the high bands at 0 dB
+    for i in range(view.n_columns):
+        view.push(SpectrogramEvent(t_s=i * view.column_s, columns=quiet if i % 2 else loud))
+    picture = view.grab().toImage()
+    r = view.plot_rect()
+    rgb = {db: int(view.lut[round((db + 80.0) / 80.0 * 255)]) & 0xFFFFFF for db in (-60, 0)}
+    top = {picture.pixel(x, r.top() + 2) & 0xFFFFFF for x in range(r.left(), r.right())}
+    bottom = {picture.pixel(x, r.bottom() - 2) & 0xFFFFFF for x in range(r.left(), r.right())}
+    assert top == {rgb[-60], rgb[0]}  # the columns alternate in the high bands
+    assert bottom == {rgb[-60]}
+    assert view.frames_drawn >= 1  # the grab painted, and unrolled the ring first
 
 
 def test_confidence_plot_window_and_band(qtbot):

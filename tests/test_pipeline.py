@@ -23,7 +23,7 @@ from voxgate.core.events import (
     StatusEvent,
 )
 from voxgate.core.inference import SpeakerEncoder
-from voxgate.core.live_config import DEFAULT_HOP_S
+from voxgate.core.live_config import DEFAULT_HOP_S, LIVE_BLOCK_S
 from voxgate.core.pipeline import Pipeline, PipelineConfig
 from voxgate.core.profiles import Profile, ProfileStore
 from voxgate.core.sources import FileSource
@@ -128,7 +128,7 @@ def test_windows_scores_decisions_and_latency(encoder, store) -> None:
     assert max(e.rms_dbfs for e in levels) > -30 and any(e.speech for e in levels)
     final = of(events, StatusEvent)[-1]
     assert final.message == "finished" and not final.running
-    assert final.blocks == int(np.ceil(wave.size / 512))
+    assert final.blocks == int(np.ceil(wave.size / round(LIVE_BLOCK_S * SR)))
 
 
 def test_same_voice_accepted_other_rejected(encoder, store) -> None:
@@ -207,7 +207,7 @@ class FailingSource(FileSource):
     """A file source whose device 'disappears' once, after ``fail_after`` blocks."""
 
     def __init__(self, wave, fail_after: int) -> None:
-        super().__init__(wave)
+        super().__init__(wave, block_s=0.032)
         self.fail_after = fail_after
         self.failed = False
         self.stopped = 0
