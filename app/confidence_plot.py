@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QWidget
 
 from voxgate.core.events import ScoreEvent
 
-from .redraw_timer import start_redraw_timer
+from .redraw_timer import redraw_timer, request_redraw
 
 
 class ConfidencePlot(pg.PlotWidget):
@@ -67,7 +67,7 @@ class ConfidencePlot(pg.PlotWidget):
         self.set_y_label(y_label)
         self.redraw(force=True)
 
-        self._timer = start_redraw_timer(self, fps, self.redraw)
+        self._timer = redraw_timer(self, fps, self.redraw)
 
     def set_y_label(self, text: str) -> None:
         self.getPlotItem().setLabel("left", text)
@@ -111,12 +111,14 @@ class ConfidencePlot(pg.PlotWidget):
         if self.threshold is None and np.isfinite(event.threshold):
             self.set_threshold(event.threshold)
         self._dirty = True
+        request_redraw(self._timer)
 
     def reset(self) -> None:
         self.times = self.times[:0]
         self.means = self.means[:0]
         self.stds = self.stds[:0]
         self._dirty = True
+        request_redraw(self._timer)
 
     def redraw(self, force: bool = False) -> None:
         if not (self._dirty or force):

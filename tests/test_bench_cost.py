@@ -48,3 +48,12 @@ def test_gui_cost_paces_the_real_window(tmp_path, monkeypatch) -> None:
     assert r["error"] is None and r["audio_s"] == pytest.approx(3.0)
     assert r["wall_s"] >= 3.0 * 0.95  # paced in real time
     assert 0 < r["cpu_s_per_audio_s"] == pytest.approx(r["cpu_s"] / 3.0)
+
+
+def test_gui_floor_runs_a_bare_window_for_its_seconds(monkeypatch, capsys) -> None:
+    pytest.importorskip("PySide6")
+    monkeypatch.setitem(os.environ, "QT_QPA_PLATFORM", "offscreen")
+    assert bench.main(["gui-cost", "--floor", "repaint", "--seconds", "0.5"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["floor"] == "repaint" and r["seconds"] == 0.5
+    assert r["cpu_s_per_s"] == pytest.approx(r["cpu_s"] / 0.5, rel=1e-3) and r["cpu_s"] >= 0

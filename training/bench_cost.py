@@ -6,6 +6,8 @@ which cancels start-up (imports, model load). verify stops at its first final de
 so both runs may score about the same few seconds: see also ``bench pipeline``.
 gui-cost: the real MainWindow, offscreen, authenticating a recording paced in real time
 through the whole file; the process's CPU seconds (GUI thread + worker) per audio second.
+gui-cost --floor: no voxgate, a bare window woken ten times a second (``tick``: the timer
+does nothing; ``repaint``: the window repaints itself), the Qt floor of a 10-Hz display.
 Both take ``--load N``: N busy-looping processes beside the measurement (busy machine).
 """
 
@@ -23,7 +25,7 @@ from typing import Any
 
 from voxgate.core.errors import ConfigError, ProfileError
 
-__all__ = ["measure_cli_cost", "measure_gui_cost", "speech_wave"]
+__all__ = ["measure_cli_cost", "measure_gui_cost", "measure_qt_floor", "speech_wave"]
 
 _SR = 16000
 
@@ -155,6 +157,41 @@ def measure_gui_cost(
     }  # fmt: skip
 
 
+def measure_qt_floor(
+    *, seconds: float = 20.0, repaint: bool = True, size: tuple[int, int] = (1200, 760)
+) -> dict[str, Any]:
+    """CPU s per s of a bare ``size`` window whose 100-ms timer repaints it (or does nothing)."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QEventLoop, QTimer
+    from PySide6.QtGui import QColor, QPainter
+    from PySide6.QtWidgets import QApplication, QWidget
+
+    class Plain(QWidget):
+        def paintEvent(self, _event) -> None:  # noqa: N802 (Qt naming)
+            p = QPainter(self)
+            p.fillRect(self.rect(), QColor("#262a33"))
+            p.end()
+
+    app = QApplication.instance() or QApplication(["voxgate-bench"])
+    window = Plain()
+    window.resize(*size)
+    window.show()
+    tick = QTimer()
+    tick.setInterval(100)
+    tick.timeout.connect(window.update if repaint else (lambda: None))
+    loop = QEventLoop()
+    QTimer.singleShot(int(seconds * 1000), loop.quit)
+    app.processEvents()
+    tick.start()
+    c0 = time.process_time()
+    loop.exec()
+    cpu = time.process_time() - c0
+    tick.stop()
+    window.close()
+    return {"bench": "gui-cost", "floor": "repaint" if repaint else "tick", "seconds": seconds,
+            "cpu_s": cpu, "cpu_s_per_s": cpu / seconds}  # fmt: skip
+
+
 def _bench_window(tmp: Path, model: str | None) -> Any:
     """The real MainWindow, shown, with its settings and profiles in ``tmp`` and every
     question answered yes."""
@@ -218,6 +255,8 @@ def add_gui_cost(p: argparse.ArgumentParser) -> None:
     p.add_argument("--file", help="speech file (default: a LibriSpeech test-clean file)")
     p.add_argument("--model", help="checkpoint (default: the shipped model)")
     p.add_argument("--load", type=int, default=0, metavar="N", help="busy processes beside")
+    p.add_argument("--floor", choices=("tick", "repaint"),
+                   help="no voxgate: a bare window's 10-Hz timer does nothing / repaints it")  # fmt: skip
     p.add_argument("--out", help="also write the JSON line to this file")
 
 
@@ -227,6 +266,9 @@ def cmd_gui_cost(args: argparse.Namespace) -> int:
     from .bench_common import emit
 
     configure_threads(live=True)  # as the GUI's entry point does
+    if args.floor:
+        return emit(measure_qt_floor(seconds=args.seconds, repaint=args.floor == "repaint"),
+                    args.out)  # fmt: skip
     result = measure_gui_cost(seconds=args.seconds, file=args.file, model=args.model,
                               load=args.load)  # fmt: skip
     return emit(result, args.out)
