@@ -55,7 +55,7 @@ def check_percentiles(d: dict, prefix: str = "", suffix: str = "_ms") -> None:
 
 def test_subcommands_registered():
     assert {"train-throughput", "features", "inference", "inference-throughput", "pipeline",
-            "build-throughput"} <= set(bench.SUBCOMMANDS)  # fmt: skip
+            "build-throughput", "frontend"} <= set(bench.SUBCOMMANDS)  # fmt: skip
 
 
 def test_features(capsys, tmp_path):
@@ -235,3 +235,13 @@ def test_synth_voiced_is_speech():
     assert x.dtype == np.float32 and x.shape == (3 * SR,)
     assert math.isclose(float(np.max(np.abs(x))), 0.5, rel_tol=1e-5)
     assert VoiceActivityDetector(SR, 2).frame_flags(x).mean() > 0.8
+
+
+def test_frontend_counts_its_blocks(capsys, tmp_path):
+    wav = write_wav(tmp_path, "v.wav", voiced(seconds=2.0, seed=3))
+    r = run_cli(["frontend", "--seconds", "1.5", "--file", str(wav)], capsys)
+    assert r["blocks"] == 15 and r["display"] is True and r["pause_s"] == 0.0
+    assert r["median_us_per_block"] > 0
+    assert r["cpu_ms_per_audio_s"] * 1.5 >= r["median_us_per_block"] / 1e3  # a sum of 15 blocks
+    quiet = run_cli(["frontend", "--seconds", "1.0", "--file", str(wav), "--no-display"], capsys)
+    assert quiet["blocks"] == 10 and quiet["display"] is False

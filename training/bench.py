@@ -41,13 +41,20 @@ from .bench_inference import (
     measure_inference,
     measure_inference_throughput,
 )
-from .bench_pipeline import add_pipeline, cmd_pipeline, measure_pipeline
+from .bench_pipeline import (
+    add_frontend,
+    add_pipeline,
+    cmd_frontend,
+    cmd_pipeline,
+    measure_frontend,
+    measure_pipeline,
+)
 from .bench_train import add_train_throughput, cmd_train_throughput, measure_train_throughput
 
 __all__ = [
     "SUBCOMMANDS", "build_parser", "main", "busy_cores", "default_speech_file", "synth_voiced",
     "measure_train_throughput", "measure_features", "measure_inference",
-    "measure_inference_throughput", "measure_pipeline", "measure_build_throughput",
+    "measure_inference_throughput", "measure_pipeline", "measure_frontend", "measure_build_throughput",
 ]  # fmt: skip
 
 # name -> (help, add_arguments, handler). Other benchmarks add an entry here.
@@ -69,6 +76,7 @@ SUBCOMMANDS: dict[str, tuple[str, Callable, Callable[[argparse.Namespace], int]]
         cmd_inference_throughput,
     ),
     "pipeline": ("streaming latency and CPU use", add_pipeline, cmd_pipeline),
+    "frontend": ("the live front end alone: CPU per 0.1-s block", add_frontend, cmd_frontend),
     "cli-cost": (
         "CPU s per audio s of voxgate verify --file",
         bench_cost.add_cli_cost,

@@ -240,6 +240,50 @@ def _enroll_bench(encoder: SpeakerEncoder, store: Any, wave: np.ndarray, name: s
     return profile
 
 
+def measure_frontend(
+    *, seconds: float = 30.0, pause_s: float = 0.0, display: bool = True, file: str | None = None
+) -> dict[str, Any]:
+    """The live front end alone (``core.frontend.Frontend``: ring, VAD, windows and, with
+    ``display``, the level and spectrogram columns) on ``LIVE_BLOCK_S`` blocks of speech,
+    with ``pause_s`` of sleep after each (0: back to back). Thread CPU per block."""
+    import numpy as np
+
+    from voxgate.core.config import FeatureConfig
+    from voxgate.core.frontend import Frontend
+    from voxgate.core.live_config import DEFAULT_HOP_S, DEFAULT_VAD_AGGRESSIVENESS, LIVE_BLOCK_S
+
+    _, name, wave, _ = _bench_audio(file, False, seconds)
+    fe = Frontend(FeatureConfig(), DEFAULT_HOP_S, DEFAULT_VAD_AGGRESSIVENESS,
+                  LIVE_BLOCK_S if display else None)  # fmt: skip
+    n, cpu_ns = int(round(LIVE_BLOCK_S * SR)), []
+    for i in range(0, wave.size - n + 1, n):
+        t0 = time.thread_time_ns()
+        fe.push(wave[i : i + n])
+        fe.display()
+        cpu_ns.append(time.thread_time_ns() - t0)
+        if pause_s > 0:
+            time.sleep(pause_s)
+    us = np.asarray(cpu_ns, dtype=np.float64) / 1e3
+    return {"bench": "frontend", "file": name, "blocks": len(cpu_ns), "block_s": LIVE_BLOCK_S,
+            "pause_s": pause_s, "display": display, "median_us_per_block": float(np.median(us)),
+            "cpu_ms_per_audio_s": float(us.sum() / 1e3 / (len(cpu_ns) * LIVE_BLOCK_S))}  # fmt: skip
+
+
+def add_frontend(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seconds", type=float, default=30.0, help="audio seconds")
+    p.add_argument("--pause-s", type=float, default=0.0, help="sleep after each block")
+    p.add_argument("--display", action=argparse.BooleanOptionalAction, default=True,
+                   help="compute the level and spectrogram columns (the GUI's display)")  # fmt: skip
+    p.add_argument("--file", help="speech file (default: a LibriSpeech test-clean file)")
+    p.add_argument("--out", help="also write the JSON line to this file")
+
+
+def cmd_frontend(args: argparse.Namespace) -> int:
+    result = measure_frontend(seconds=args.seconds, pause_s=args.pause_s, display=args.display,
+                              file=args.file)  # fmt: skip
+    return emit(result, args.out)
+
+
 def add_pipeline(p: argparse.ArgumentParser) -> None:
     p.add_argument("--file", help="speech file (default: a LibriSpeech test-clean file)")
     p.add_argument("--synthetic", action="store_true", help="use a synthesized voiced signal")
