@@ -131,6 +131,23 @@ def test_windows_scores_decisions_and_latency(encoder, store) -> None:
     assert final.blocks == int(np.ceil(wave.size / round(LIVE_BLOCK_S * SR)))
 
 
+@pytest.mark.parametrize("block_s", [0.032, 0.25])
+def test_decisions_do_not_depend_on_the_block_size(encoder, store, block_s) -> None:
+    """Live sources hand over LIVE_BLOCK_S blocks; any other cut gives the same windows,
+    scores and decisions (the VAD and the windower read one ring buffer)."""
+    wave = np.concatenate([silence(0.7), voiced(seconds=4.0, seed=2), silence(0.6),
+                           voiced(seconds=2.5, seed=7)])  # fmt: skip
+    cfg = PipelineConfig(threshold=0.5, stop_on_decision=False, lockout=False)
+
+    def run(size: float) -> list[tuple]:
+        events = list(Pipeline(encoder, store, cfg).run(FileSource(wave, block_s=size)))
+        scored = [(e.t_start_s, round(e.scores["ann"], 6)) for e in of(events, ScoreEvent)]
+        return scored + [(d.state, d.n_windows) for d in of(events, DecisionEvent)]
+
+    live = run(LIVE_BLOCK_S)
+    assert len(live) > 4 and live == run(block_s)
+
+
 def test_same_voice_accepted_other_rejected(encoder, store) -> None:
     same = voiced(seconds=4.0, seed=5)
     other = voiced(seconds=4.0, seed=6, **OTHER)
