@@ -99,8 +99,9 @@ class SpectrogramView(QWidget):
         self.ring = np.full((n_mels, self.n_columns), LEVELS_DB[0], dtype=np.float32)
         self._display = np.empty_like(self.ring)
         self.pixels = np.empty((n_mels, self.n_columns), dtype=np.uint32)  # top row = top band
+        # a view of pixels, not a copy: each paint shows what redraw wrote there
         self._image = QImage(self.pixels.data, self.n_columns, n_mels, self.n_columns * 4,
-                             QImage.Format.Format_ARGB32)  # fmt: skip  (a view of pixels)
+                             QImage.Format.Format_ARGB32)  # fmt: skip
         self._pos = 0  # next column to write
         self._background = None
 
