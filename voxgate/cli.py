@@ -17,6 +17,7 @@ from . import __version__
 COMMAND_MODULES = (
     "voxgate.training.dataset_cli",
     "voxgate.training.train_cli",
+    "voxgate.training.average",
     "voxgate.training.eval_cli",
     "voxgate.training.report_cli",
     "voxgate.live_cli",
