@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QGroupBox,
@@ -298,6 +298,24 @@ class MainWindow(ModelSwitching, WindowDialogs, QMainWindow):
         self.controller.update_pipeline(threshold=value)
 
     # ------------------------------------------------------------------ lifetime
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt naming)
+        if event.type() == QEvent.Type.WindowStateChange:
+            self._sync_display()
+        super().changeEvent(event)
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 (Qt naming)
+        super().showEvent(event)
+        self._sync_display()
+
+    def hideEvent(self, event: Any) -> None:  # noqa: N802 (Qt naming)
+        super().hideEvent(event)
+        self._sync_display()
+
+    def _sync_display(self) -> None:
+        controller = getattr(self, "controller", None)  # Qt may call before __init__ ends
+        if controller is not None:
+            controller.set_display_visible(self.isVisible() and not self.isMinimized())
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt naming)
         """Stop audio, join the worker threads and any child process, then close."""
         self.controller.stop_and_wait()

@@ -67,6 +67,7 @@ class SessionController(QObject):
         self.job_kind: str | None = None
         self.last_error: str | None = None
         self._lifecycle = ""  # the last session-life message shown (not a note)
+        self.display_visible = True  # the live view can be seen (not minimized or hidden)
 
     def _start(self, kind: str, make_source: Callable[[], Any], job: Callable) -> bool:
         from voxgate.core.pipeline import Pipeline
@@ -83,6 +84,7 @@ class SessionController(QObject):
         except VoxgateError as exc:
             w.show_error("Cannot start", str(exc))
             return False
+        pipeline.show_display(self.display_visible)
         worker = PipelineWorker(pipeline, make_source, job)
         self._connect(worker)
         self.job = WorkerHandle(worker)
@@ -177,6 +179,13 @@ class SessionController(QObject):
         ok = self.job.join(timeout_ms)
         self._on_worker_finished()
         return ok
+
+    def set_display_visible(self, visible: bool) -> None:
+        """A minimized or hidden window: the pipeline stops computing what nobody sees (level,
+        spectrogram: ~0.02 CPU s per audio s), and resumes when it is shown again."""
+        self.display_visible = bool(visible)
+        if self.job is not None:
+            self.job.worker.pipeline.show_display(self.display_visible)
 
     def update_pipeline(self, **changes: Any) -> None:
         """Pass settings changed in the window to the running session's pipeline, if any."""

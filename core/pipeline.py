@@ -67,6 +67,7 @@ class Pipeline:
         self._pending: PipelineConfig | None = None
         self._reload = threading.Event()
         self._stop = threading.Event()
+        self._display_off = False  # nobody is looking (a minimized window): no display events
         self.latencies_s: list[float] = []
         self.windows_scored = 0
 
@@ -79,6 +80,11 @@ class Pipeline:
     def stop(self) -> None:
         """Ask the running generator to end after the current block (any thread)."""
         self._stop.set()
+
+    def show_display(self, on: bool) -> None:
+        """Compute the level and spectrogram events or not (any thread, from the next block);
+        scoring and decisions do not depend on it."""
+        self._display_off = not on
 
     def update_config(self, **changes: Any) -> PipelineConfig:
         """Change settings (any thread); validated now, applied before the next window.
@@ -160,7 +166,8 @@ class Pipeline:
                     continue
                 t_in = self._clock()
                 windows = fe.push(np.asarray(block, dtype=np.float32).reshape(-1))
-                yield from fe.display()
+                if not self._display_off:
+                    yield from fe.display()
                 if windows:
                     yield from on_windows(windows, t_in)
                     if is_done():

@@ -152,6 +152,25 @@ def test_enroll_from_file_through_the_widgets(qtbot, window, speech_wav, store):
     assert session.enroll_button.isEnabled() and not session.stop_button.isEnabled()
 
 
+def test_a_minimized_window_decides_without_computing_the_display(
+    qtbot, window, encoder, store, speech_wav, short_wav
+):
+    enroll_headless(encoder, store, short_wav)
+    window.profile_list.refresh()
+    window.showMinimized()
+    qtbot.waitUntil(lambda: not window.controller.display_visible, timeout=TIMEOUT_MS)
+    run_to_end(qtbot, window, lambda: window.start_file_authentication(speech_wav))
+    assert window.last_error is None
+    assert window.live_view.banner.state == DecisionState.ACCEPTED.value or (
+        window.live_view.banner.state == DecisionState.REJECTED.value
+    )  # decided, whatever the untrained model says
+    assert window.live_view.spectrogram.columns_written == 0  # no display was computed
+    window.showNormal()
+    qtbot.waitUntil(lambda: window.controller.display_visible, timeout=TIMEOUT_MS)
+    run_to_end(qtbot, window, lambda: window.start_file_authentication(speech_wav))
+    assert window.live_view.spectrogram.columns_written > 0
+
+
 def test_enroll_keeps_recording_only_when_opted_in(qtbot, window, speech_wav, store):
     qtbot.mouseClick(window.session_panel.enroll_button, Qt.MouseButton.LeftButton)
     dialog = window.enroll_dialog

@@ -148,6 +148,22 @@ def test_decisions_do_not_depend_on_the_block_size(encoder, store, block_s) -> N
     assert len(live) > 4 and live == run(block_s)
 
 
+def test_a_hidden_display_changes_no_decision(encoder, store) -> None:
+    """Nobody looking (a minimized window): no level or spectrogram events are computed,
+    and the windows, scores and decisions are those of a run with the display."""
+    wave = np.concatenate([silence(0.5), voiced(seconds=4.0, seed=2)])
+    cfg = PipelineConfig(threshold=0.5, stop_on_decision=False, lockout=False)
+    shown, hidden = Pipeline(encoder, store, cfg), Pipeline(encoder, store, cfg)
+    hidden.show_display(False)
+    with_display, without = list(shown.run(FileSource(wave))), list(hidden.run(FileSource(wave)))
+    assert of(with_display, SpectrogramEvent) and of(with_display, LevelEvent)
+    assert not of(without, SpectrogramEvent) and not of(without, LevelEvent)
+    for cls in (ScoreEvent, DecisionEvent):
+        assert of(with_display, cls) == of(without, cls) and of(without, cls)
+    hidden.show_display(True)  # shown again: the next run draws
+    assert of(list(hidden.run(FileSource(wave))), SpectrogramEvent)
+
+
 def test_same_voice_accepted_other_rejected(encoder, store) -> None:
     same = voiced(seconds=4.0, seed=5)
     other = voiced(seconds=4.0, seed=6, **OTHER)

@@ -114,10 +114,11 @@ def measure_cli_cost(
 
 def measure_gui_cost(
     *, seconds: float = 30.0, file: str | Path | None = None, model: str | None = None,
-    load: int = 0, timeout_s: float = 300.0,
+    load: int = 0, timeout_s: float = 300.0, minimized: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     """The real MainWindow (offscreen) enrolls the speech, then authenticates ``seconds`` of
-    it paced in real time, scoring every window (no stop at the first final decision).
+    it paced in real time, scoring every window (no stop at the first final decision);
+    ``minimized``: with the window minimized (no live display).
 
     Returns the process CPU seconds (all threads) per audio second while authenticating.
     """
@@ -139,6 +140,9 @@ def measure_gui_cost(
         if window.last_error:
             raise ProfileError(f"GUI enrollment failed: {window.last_error}")
         window.file_realtime = True
+        if minimized:
+            window.showMinimized()
+            app.processEvents()
         plain = window.pipeline_config
         window.pipeline_config = lambda **kw: plain(**{"stop_on_decision": False, **kw})
         with busy_cores(load):
@@ -147,11 +151,13 @@ def measure_gui_cost(
                 window, timeout_s, lambda: window.start_file_authentication(wav)
             )
             cpu = time.process_time() - c0
+        shown = window.controller.display_visible
         window.close()
         app.processEvents()
     audio_s = wave.size / _SR
     return {
         "bench": "gui-cost", "file": name, "audio_s": audio_s, "load_processes": load,
+        "minimized": minimized, "display_shown": shown,
         "wall_s": wall, "cpu_s": cpu, "cpu_s_per_audio_s": cpu / audio_s,
         "error": window.last_error,
     }  # fmt: skip
@@ -255,6 +261,7 @@ def add_gui_cost(p: argparse.ArgumentParser) -> None:
     p.add_argument("--file", help="speech file (default: a LibriSpeech test-clean file)")
     p.add_argument("--model", help="checkpoint (default: the shipped model)")
     p.add_argument("--load", type=int, default=0, metavar="N", help="busy processes beside")
+    p.add_argument("--minimized", action="store_true", help="the window minimized (no display)")
     p.add_argument("--floor", choices=("tick", "repaint"),
                    help="no voxgate: a bare window's 10-Hz timer does nothing / repaints it")  # fmt: skip
     p.add_argument("--out", help="also write the JSON line to this file")
@@ -270,5 +277,5 @@ def cmd_gui_cost(args: argparse.Namespace) -> int:
         return emit(measure_qt_floor(seconds=args.seconds, repaint=args.floor == "repaint"),
                     args.out)  # fmt: skip
     result = measure_gui_cost(seconds=args.seconds, file=args.file, model=args.model,
-                              load=args.load)  # fmt: skip
+                              load=args.load, minimized=args.minimized)  # fmt: skip
     return emit(result, args.out)
