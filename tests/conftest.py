@@ -124,6 +124,16 @@ def write_voice_folders(
     return root
 
 
+def skip_unless_portaudio_present() -> None:
+    """Skip the calling test when sounddevice cannot load PortAudio (CI installs it)."""
+    import importlib
+
+    try:
+        importlib.import_module("sounddevice")
+    except OSError:
+        pytest.skip("PortAudio is not installed here")
+
+
 def skip_unless_portaudio_missing() -> None:
     """Skip the calling test when sounddevice loads (PortAudio is installed)."""
     import importlib

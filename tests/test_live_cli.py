@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import skip_unless_portaudio_missing, voiced, write_wav
+from conftest import (
+    skip_unless_portaudio_missing,
+    skip_unless_portaudio_present,
+    voiced,
+    write_wav,
+)
 from voxgate.cli import main
 
 OTHER = dict(f0=300.0, formants=(400.0, 2600.0, 3300.0))
@@ -112,6 +117,29 @@ def test_devices_without_portaudio(home, capsys) -> None:
     assert "sudo apt install libportaudio2" in err and "Traceback" not in err
     assert main(["enroll", "ann", "--mic", "--untrained"]) == 1
     assert "PortAudio" in capsys.readouterr().err
+
+
+def test_devices_with_the_real_portaudio(home, capsys) -> None:
+    """The real library, whatever this machine has: ``devices`` lists exactly the input
+    devices PortAudio reports; with none (CI: no sound card) it says so in one line, and a
+    microphone attempt is one error line too, never a traceback."""
+    skip_unless_portaudio_present()
+    import sounddevice as sd
+
+    inputs = [d["name"] for d in sd.query_devices() if d["max_input_channels"] > 0]
+    rc = main(["devices"])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    if inputs:
+        assert rc == 0 and [line.split("] ", 1)[1].rsplit("  (", 1)[0]
+                            for line in out.splitlines()] == inputs  # fmt: skip
+    else:
+        assert rc == 1 and err.startswith("voxgate: error: no audio input device found")
+        assert main(["verify", "--mic", "--untrained"]) == 1
+        err = capsys.readouterr().err
+        errors = [line for line in err.splitlines() if line.startswith("voxgate: error:")]
+        assert errors == ["voxgate: error: no audio input device found (available input "
+                          "devices: none)"] and "Traceback" not in err  # fmt: skip
 
 
 def test_threshold_outside_the_score_range_is_refused(home, capsys) -> None:
