@@ -63,10 +63,9 @@ class SpectrogramView(QWidget):
         parent: QWidget | None = None,
     ):
         super().__init__(parent)
-        self._feature_config = feature_config or FeatureConfig()
-        self.column_s = self._feature_config.hop_length / self._feature_config.sample_rate
         self.window_s = window_s
-        self.n_columns = max(8, int(round(window_s / self.column_s)))
+        self._feature_config = feature_config or FeatureConfig()
+        self._columns_for(self._feature_config)
         self.lut = colour_table(colormap)
         self.levels = LEVELS_DB
         self._alloc(self._feature_config.n_mels)
@@ -86,10 +85,16 @@ class SpectrogramView(QWidget):
 
     @feature_config.setter
     def feature_config(self, cfg: FeatureConfig) -> None:
-        """Another model's features: new bands and labels, the picture emptied."""
+        """Another model's features: new bands, column width and labels, the picture emptied."""
         self._feature_config = cfg
+        self._columns_for(cfg)
         self._alloc(cfg.n_mels)
         self.reset()
+
+    def _columns_for(self, cfg: FeatureConfig) -> None:
+        """One column per STFT hop of ``cfg``, as many as ``window_s`` holds."""
+        self.column_s = cfg.hop_length / cfg.sample_rate
+        self.n_columns = max(8, int(round(self.window_s / self.column_s)))
 
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt naming)
         return QSize(480, 200)

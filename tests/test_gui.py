@@ -20,6 +20,7 @@ from voxgate.app.retrain_dialog import TrainProgress  # noqa: E402
 from voxgate.app.settings import DEFAULTS, Settings  # noqa: E402
 from voxgate.app.settings_dialog import SettingsDialog  # noqa: E402
 from voxgate.app.spectrogram_view import LEVELS_DB, SpectrogramView  # noqa: E402
+from voxgate.core.config import FeatureConfig  # noqa: E402
 from voxgate.core.decision import windows_for_decision  # noqa: E402
 from voxgate.core.events import DecisionState, ScoreEvent, SpectrogramEvent  # noqa: E402
 from voxgate.core.live_config import DEFAULT_HOP_S  # noqa: E402
@@ -365,6 +366,18 @@ def test_spectrogram_ring_order_nan_and_redraw_rate(qtbot):
     np.testing.assert_array_equal(view.pixels, view.lut[idx[::-1]])
     view.redraw()  # nothing new: no copy
     assert view.frames_drawn == drawn + 1
+
+
+def test_spectrogram_follows_a_model_with_other_features(qtbot):
+    """Another model (80 mels every 10 ms instead of 64 every 32 ms): the picture still
+    spans window_s, with the new bands (the old view kept 250 columns of 32 ms)."""
+    view = SpectrogramView(FeatureConfig.preset("report"), window_s=8.0)
+    qtbot.addWidget(view)
+    assert (view.n_mels, view.n_columns) == (64, 250)
+    view.feature_config = FeatureConfig.preset("speaker")
+    assert (view.n_mels, view.n_columns) == (80, 800) and view.pixels.shape == (80, 800)
+    assert view.column_s * view.n_columns == pytest.approx(8.0)
+    assert view.columns_written == 0 and np.all(view.image() == LEVELS_DB[0])
 
 
 def test_spectrogram_paints_the_ring_in_its_plot_area(qtbot):
