@@ -22,7 +22,11 @@ from .input_devices import (
 from .live_config import LIVE_BLOCK_S
 from .sources import PIPELINE_RATE, AudioSource
 
-__all__ = ["MicrophoneSource"]
+__all__ = ["MicrophoneSource", "QUEUE_S"]
+
+# Seconds of audio the callback's queue holds while the pipeline is busy; older audio is not
+# worth deciding on, so beyond it blocks are dropped (and counted).
+QUEUE_S = 2.0
 
 
 class MicrophoneSource(AudioSource):
@@ -31,8 +35,8 @@ class MicrophoneSource(AudioSource):
     device: index, or a case-insensitive substring of the device name, or None (default).
     The stream runs at 16 kHz when the device supports it, else at the device's default rate,
     and blocks are resampled to 16 kHz (soxr, streaming) in ``read`` on the pipeline thread.
-    The callback copies each block into a bounded queue (``queue_blocks``); when it is full
-    the block is dropped and counted. ``read`` raises DeviceLostError when the stream stops
+    The callback copies each block into a bounded queue (``queue_blocks``, default
+    ``QUEUE_S`` of audio); when it is full the block is dropped and counted. ``read`` raises DeviceLostError when the stream stops
     by itself, PortAudio fails, or no block arrives for ``lost_after_s`` while running
     (``first_block_s`` for the first block: an idle PulseAudio source takes ~2 s to wake).
     ``start`` re-reads PortAudio's device list when no other stream is open, so a device
@@ -45,13 +49,17 @@ class MicrophoneSource(AudioSource):
         *,
         sample_rate: int = PIPELINE_RATE,
         block_s: float = LIVE_BLOCK_S,
-        queue_blocks: int = 64,
+        queue_blocks: int | None = None,
         lost_after_s: float = 2.0,
         first_block_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ):
-        if queue_blocks < 1 or block_s <= 0:
-            raise ValueError("queue_blocks must be >= 1 and block_s > 0")
+        if block_s <= 0:
+            raise ValueError(f"block_s must be > 0, got {block_s}")
+        if queue_blocks is None:
+            queue_blocks = max(1, round(QUEUE_S / block_s))
+        if queue_blocks < 1:
+            raise ValueError("queue_blocks must be >= 1")
         self.device = device
         self.requested_rate = int(sample_rate)
         self.sample_rate = PIPELINE_RATE

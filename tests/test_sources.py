@@ -20,7 +20,8 @@ from voxgate.core.errors import (
     TooLongError,
 )
 from voxgate.core.input_devices import list_input_devices
-from voxgate.core.microphone import MicrophoneSource
+from voxgate.core.live_config import LIVE_BLOCK_S
+from voxgate.core.microphone import QUEUE_S, MicrophoneSource
 from voxgate.core.sources import FileSource
 
 
@@ -138,6 +139,17 @@ def test_microphone_callback_counts_drops_exactly() -> None:
     assert [int(g[0]) for g in got[:4]] == [0, 1, 2, 3] and got[4] is None
     assert got[0].shape == (512,) and got[0].dtype == np.float32
     assert mic.stats()["blocks"] == 4
+
+
+@pytest.mark.parametrize("block_s", [0.032, LIVE_BLOCK_S, 0.25])
+def test_microphone_queue_holds_two_seconds_whatever_the_block(block_s) -> None:
+    """A stalled pipeline: the callback keeps QUEUE_S of audio (2 s), then drops."""
+    mic = MicrophoneSource(block_s=block_s)
+    n = round(block_s * 16000)
+    for i in range(200):
+        mic._callback(np.full((n, 1), i, np.float32), n, None, None)
+    kept = 200 - mic.stats()["drops"]
+    assert kept * block_s == pytest.approx(QUEUE_S, abs=block_s)  # within one block
 
 
 def test_microphone_callback_copies_and_counts_overflows() -> None:
