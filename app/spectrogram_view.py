@@ -67,7 +67,6 @@ class SpectrogramView(QWidget):
         self._feature_config = feature_config or FeatureConfig()
         self._columns_for(self._feature_config)
         self.lut = colour_table(colormap)
-        self.levels = LEVELS_DB
         self._alloc(self._feature_config.n_mels)
         self.t_end_s = 0.0
         self.columns_written = 0  # total columns ever pushed

@@ -41,9 +41,10 @@ MAX_DELAY_S = 15 * 60.0
 _VERSION = 1
 
 
-def lockout_key(user: str | None) -> str:
-    """The key an attempt counts against: the profile for ``--user``, else the device."""
-    return DEVICE_KEY if user is None else user
+def lockout_key(user: str | None, mode: str = "authentication") -> str:
+    """The key an attempt counts against: the profile for ``--user`` when authenticating it,
+    else the device (identification, or any authorized voice)."""
+    return user if user is not None and mode == "authentication" else DEVICE_KEY
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,9 @@ class MicrophoneSource(AudioSource):
     The stream runs at 16 kHz when the device supports it, else at the device's default rate,
     and blocks are resampled to 16 kHz (soxr, streaming) in ``read`` on the pipeline thread.
     The callback copies each block into a bounded queue (``queue_blocks``, default
-    ``QUEUE_S`` of audio); when it is full the block is dropped and counted. ``read`` raises DeviceLostError when the stream stops
-    by itself, PortAudio fails, or no block arrives for ``lost_after_s`` while running
+    ``QUEUE_S`` of audio); when it is full the block is dropped and counted. ``read`` raises
+    DeviceLostError when the stream stops by itself, PortAudio fails, or no block arrives
+    for ``lost_after_s`` while running
     (``first_block_s`` for the first block: an idle PulseAudio source takes ~2 s to wake).
     ``start`` re-reads PortAudio's device list when no other stream is open, so a device
     plugged in after start-up is found. Restartable: ``stop(); start()``.

@@ -25,6 +25,7 @@ from .live_config import ENROLL_HOP_S, MODES, Attempt, PipelineConfig
 from .lockout import Lockout, lockout_key
 from .profiles import Profile, ProfileStore
 from .scoring import Decider, Scorer, is_scored, make_aggregator, speech_mask, windows
+from .sources import source_status
 
 if TYPE_CHECKING:  # the Protocol only; no import cycle at run time
     from .scoring import Encoder
@@ -108,21 +109,6 @@ class Pipeline:
             return new
 
     # -- streaming ------------------------------------------------------------------------
-    def _status(self, fe: Frontend | None, source: Any, running: bool, **kw: Any) -> StatusEvent:
-        try:
-            stats = source.stats()
-        except Exception:  # a broken source must not hide the real error being reported
-            stats = {}
-        return StatusEvent(
-            t_s=fe.t_s if fe is not None else 0.0,
-            running=running,
-            device=str(getattr(source, "name", "source")),
-            blocks=int(stats.get("blocks", 0)),
-            overflows=int(stats.get("overflows", 0)),
-            drops=int(stats.get("drops", 0)),
-            **kw,
-        )
-
     def _drive(
         self,
         source: Any,
@@ -145,11 +131,11 @@ class Pipeline:
         try:
             source.start()
         except VoxgateError as exc:
-            yield self._status(fe, source, False, error=str(exc))
+            yield source_status(source, fe.t_s, False, error=str(exc))
             return "error"
         reason = "finished"
         try:
-            yield self._status(fe, source, True, message="started")
+            yield source_status(source, fe.t_s, True, message="started")
             next_status = self.status_interval_s
             while True:
                 if self._stop.is_set():
@@ -158,7 +144,7 @@ class Pipeline:
                 try:
                     block = source.read(0.1)
                 except VoxgateError as exc:
-                    yield self._status(fe, source, False, error=str(exc))
+                    yield source_status(source, fe.t_s, False, error=str(exc))
                     return "error"
                 if block is None:
                     if source.finished:
@@ -175,20 +161,16 @@ class Pipeline:
                         break
                 if fe.t_s >= next_status:
                     next_status = fe.t_s + self.status_interval_s
-                    yield self._status(
-                        fe, source, True, extra={"windows_scored": float(self.windows_scored)}
-                    )
+                    scored = {"windows_scored": float(self.windows_scored)}
+                    yield source_status(source, fe.t_s, True, extra=scored)
         finally:
             source.stop()
-        yield self._status(fe, source, False, message=reason)
+        yield source_status(source, fe.t_s, False, message=reason)
         return reason
-
-    def _attempt_key(self, cfg: PipelineConfig) -> str:
-        return lockout_key(cfg.user if cfg.mode == "authentication" else None)
 
     def _check_lockout(self, cfg: PipelineConfig) -> None:
         if cfg.lockout and self.store is not None:
-            Lockout(self.store, self._wall_clock).check(self._attempt_key(cfg))
+            Lockout(self.store, self._wall_clock).check(lockout_key(cfg.user, cfg.mode))
 
     def _setup(self, cfg: PipelineConfig) -> tuple[Scorer, Decider]:
         cand = select_candidates(self.encoder, self.store, cfg.mode, user=cfg.user,
@@ -320,7 +302,8 @@ class Pipeline:
         if not (cfg.lockout and self.store is not None and (accepted or self.windows_scored)):
             return
         try:
-            st = Lockout(self.store, self._wall_clock).record(self._attempt_key(cfg), accepted)
+            key = lockout_key(cfg.user, cfg.mode)
+            st = Lockout(self.store, self._wall_clock).record(key, accepted)
         except (VoxgateError, OSError) as exc:
             yield StatusEvent(0.0, False, device, error=f"cannot record the attempt: {exc}")
             return

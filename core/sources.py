@@ -9,12 +9,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from .events import StatusEvent
 from .live_config import LIVE_BLOCK_S
 
-__all__ = ["AudioSource", "FileSource", "PIPELINE_RATE"]
+__all__ = ["AudioSource", "FileSource", "PIPELINE_RATE", "source_status"]
 
 PIPELINE_RATE = 16000
 
@@ -198,3 +200,22 @@ class FileSource(AudioSource):
 
     def stats(self) -> dict[str, int]:
         return {"blocks": self._blocks, "overflows": 0, "drops": 0}
+
+
+def source_status(source: AudioSource, t_s: float, running: bool, **kw: Any) -> StatusEvent:
+    """A StatusEvent at stream time ``t_s`` with ``source``'s name and counters (``kw``: a
+    message, error or extra). A source whose ``stats()`` fails gives zero counters: it must
+    not hide the error being reported."""
+    try:
+        stats = source.stats()
+    except Exception:
+        stats = {}
+    return StatusEvent(
+        t_s=t_s,
+        running=running,
+        device=str(getattr(source, "name", "source")),
+        blocks=int(stats.get("blocks", 0)),
+        overflows=int(stats.get("overflows", 0)),
+        drops=int(stats.get("drops", 0)),
+        **kw,
+    )
